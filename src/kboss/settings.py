@@ -1,0 +1,61 @@
+"""The one settings class. Every value comes from the environment with the prefix KBOSS_."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KBOSS_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    secret_key: str = ""
+    dev_mode: bool = False
+    # Credentials the site agent demands (HTTP Basic) and the platform presents to a local agent.
+    site_user: str = "kboss"
+    site_password: str = ""
+    token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    log_level: str = "INFO"
+    # How long compat endpoints that start long operations wait for them before answering.
+    compat_wait_seconds: float = Field(default=600.0, ge=0)
+    ssh_connect_timeout: float = Field(default=10.0, gt=0)
+    ssh_command_timeout: float = Field(default=900.0, gt=0)
+    ssh_concurrency: int = Field(default=32, gt=0)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'kboss.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The deployment key: from the environment, else generated once into the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret.key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+    def resolved_site_password(self) -> str:
+        """The local site agent's password: from the environment, else generated once into the data dir."""
+        if self.site_password:
+            return self.site_password
+        pw_file = self.data_dir / "site.password"
+        if not pw_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            pw_file.write_text(secrets.token_urlsafe(24))
+            pw_file.chmod(0o600)
+        return pw_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
