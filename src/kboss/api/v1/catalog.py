@@ -1,0 +1,159 @@
+"""Native routes for the catalog nouns. Same services as the compat routes; proper status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query
+
+from kboss.api.deps import CtxDep
+from kboss.services import centers, clusters, components, devices, labels
+from kboss.services.listing import Page
+
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
+JsonBody = Body(default_factory=dict)
+
+
+def _page(page: int, rows: int, sort: str) -> Page:
+    return Page(number=page, size=rows, sort=sort)
+
+
+PageQuery = Query(1, ge=1)
+RowsQuery = Query(100, ge=1, le=1000)
+
+
+@router.get("/centers")
+async def list_centers(
+    ctx: CtxDep, page: int = PageQuery, rows: int = RowsQuery, sort: str = "", reveal: bool = False
+) -> dict[str, Any]:
+    return await centers.list_centers(ctx, _page(page, rows, sort), reveal)
+
+
+@router.post("/centers", status_code=201)
+async def create_center(ctx: CtxDep, body: centers.CenterInput) -> dict[str, Any]:
+    return centers.center_row(await centers.add_center(ctx, body.model_dump()), ctx)
+
+
+@router.get("/centers/{center_id}")
+async def get_center(ctx: CtxDep, center_id: str, reveal: bool = False) -> dict[str, Any]:
+    return centers.center_row(await centers.get_center(ctx, center_id, "id"), ctx, reveal)
+
+
+@router.patch("/centers/{center_id}")
+async def update_center(ctx: CtxDep, center_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return centers.center_row(await centers.update_center(ctx, {**body, "id": center_id}), ctx)
+
+
+@router.delete("/centers/{center_id}", status_code=204)
+async def delete_center(ctx: CtxDep, center_id: str) -> None:
+    await centers.delete_center(ctx, center_id)
+
+
+@router.get("/centers/{center_id}/devices")
+async def list_devices(
+    ctx: CtxDep,
+    center_id: str,
+    page: int = PageQuery,
+    rows: int = RowsQuery,
+    sort: str = "",
+    idle: bool = False,
+    reveal: bool = False,
+) -> dict[str, Any]:
+    if idle:
+        found = await devices.idle_devices(ctx, center_id)
+        return {"total": len(found), "rows": [devices.device_row(d, ctx, reveal) for d in found]}
+    return await devices.list_devices(ctx, center_id, _page(page, rows, sort), reveal)
+
+
+@router.post("/devices", status_code=201)
+async def create_device(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return devices.device_row(await devices.add_device(ctx, body), ctx)
+
+
+@router.get("/devices/{device_id}")
+async def get_device(ctx: CtxDep, device_id: str, reveal: bool = False) -> dict[str, Any]:
+    return devices.device_row(await devices.get_device(ctx, device_id), ctx, reveal)
+
+
+@router.patch("/devices/{device_id}")
+async def update_device(ctx: CtxDep, device_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return devices.device_row(await devices.update_device(ctx, {**body, "id": device_id}), ctx)
+
+
+@router.delete("/devices/{device_id}", status_code=204)
+async def delete_device(ctx: CtxDep, device_id: str) -> None:
+    await devices.delete_device(ctx, device_id)
+
+
+@router.get("/labels")
+async def list_labels(
+    ctx: CtxDep, page: int = PageQuery, rows: int = RowsQuery, sort: str = "", labeltype: int | None = None
+) -> dict[str, Any]:
+    return await labels.list_labels(ctx, _page(page, rows, sort), labeltype)
+
+
+@router.post("/labels", status_code=201)
+async def create_label(ctx: CtxDep, body: labels.LabelInput) -> dict[str, Any]:
+    return labels.label_row(await labels.add_label(ctx, body.model_dump()))
+
+
+@router.delete("/labels/{label_id}", status_code=204)
+async def delete_label(ctx: CtxDep, label_id: str) -> None:
+    await labels.delete_label(ctx, label_id)
+
+
+@router.get("/centers/{center_id}/clusters")
+async def list_clusters(
+    ctx: CtxDep, center_id: str, page: int = PageQuery, rows: int = RowsQuery, sort: str = "", reveal: bool = False
+) -> dict[str, Any]:
+    return await clusters.list_clusters(ctx, center_id, _page(page, rows, sort), reveal)
+
+
+@router.post("/clusters/import", status_code=201)
+async def import_cluster(ctx: CtxDep, body: clusters.ClusterImport) -> dict[str, Any]:
+    cluster, reachability = await clusters.import_cluster(ctx, body.model_dump())
+    return {**clusters.cluster_row(cluster, ctx, None), "reachability": reachability}
+
+
+@router.get("/clusters/{cluster_id}")
+async def get_cluster(ctx: CtxDep, cluster_id: str, reveal: bool = False) -> dict[str, Any]:
+    return clusters.cluster_row(await clusters.get_cluster(ctx, cluster_id, "id"), ctx, None, reveal)
+
+
+@router.patch("/clusters/{cluster_id}")
+async def update_cluster(ctx: CtxDep, cluster_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    cluster = await clusters.update_cluster(ctx, {**body, "id": cluster_id})
+    return clusters.cluster_row(cluster, ctx, None)
+
+
+@router.get("/centers/{center_id}/components")
+async def list_components(
+    ctx: CtxDep, center_id: str, page: int = PageQuery, rows: int = RowsQuery, sort: str = ""
+) -> dict[str, Any]:
+    return await components.list_components(ctx, center_id, _page(page, rows, sort))
+
+
+@router.post("/components", status_code=201)
+async def create_component(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return await components.component_view(ctx, await components.add_component(ctx, body))
+
+
+@router.patch("/components/{component_id}")
+async def update_component_price(ctx: CtxDep, component_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    component = await components.update_price(ctx, {**body, "id": component_id})
+    return await components.component_view(ctx, component)
+
+
+@router.delete("/components/{component_id}", status_code=204)
+async def delete_component(ctx: CtxDep, component_id: str) -> None:
+    await components.delete_component(ctx, {"id": component_id})
+
+
+@router.post("/quotes")
+async def quote(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return await components.quote(ctx, body)
+
+
+@router.get("/gpu-inventory")
+async def gpu_inventory(ctx: CtxDep, cpcid: str | None = None, clusterid: str | None = None) -> dict[str, int]:
+    return await components.gpu_inventory(ctx, cpcid, clusterid)

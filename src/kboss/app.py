@@ -1,0 +1,64 @@
+"""The ASGI application: platform (compat + native API) and, unless split, the site agent, in one process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kboss import __version__
+from kboss.api import errors
+from kboss.api.compat import catalog as compat_catalog
+from kboss.api.state import AppState
+from kboss.api.v1 import auth as v1_auth
+from kboss.api.v1 import catalog as v1_catalog
+from kboss.crypto import SecretBox
+from kboss.db.engine import make_engine, make_sessionmaker, upgrade
+from kboss.logs import install_redaction
+from kboss.settings import Settings, get_settings
+
+log = logging.getLogger("kboss")
+
+
+async def open_state(settings: Settings) -> AppState:
+    url = settings.resolved_database_url()
+    await upgrade(url)
+    engine = make_engine(url)
+    key = settings.resolved_secret_key()
+    return AppState(settings, engine, make_sessionmaker(engine), SecretBox(key), key)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    install_redaction()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await open_state(settings)
+        app.state.kboss = state
+        log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
+        try:
+            yield
+        finally:
+            await state.engine.dispose()
+
+    app = FastAPI(
+        title="kboss",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(v1_auth.router)
+    app.include_router(v1_catalog.router)
+    app.include_router(compat_catalog.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,155 @@
+"""Tables of the platform. Every tenant-owned row carries `orgid`; services filter on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kboss.ids import new_id
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def id_column() -> Mapped[str]:
+    return mapped_column(String(21), primary_key=True, default=new_id)
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Center(Base):
+    __tablename__ = "centers"
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    pcapi_url: Mapped[str] = mapped_column(String(512))
+    api_user: Mapped[str] = mapped_column(String(128))
+    api_pwd: Mapped[str] = mapped_column(Text)
+    enable_date: Mapped[dt.date | None] = mapped_column(Date)
+    expire_date: Mapped[dt.date | None] = mapped_column(Date)
+    contactname: Mapped[str] = mapped_column(String(64))
+    contactphone: Mapped[str] = mapped_column(String(32))
+    # A simulated center is played in memory by kboss itself; it is never chosen silently for a real one.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("cpcid", "ip", "sshport", name="uq_device_address"),)
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    cpcid: Mapped[str] = mapped_column(ForeignKey("centers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    clusterid: Mapped[str | None] = mapped_column(String(21), index=True)
+    node_status: Mapped[int] = mapped_column(Integer, default=0)
+    ip: Mapped[str] = mapped_column(String(64))
+    devicetype: Mapped[int] = mapped_column(Integer, default=0)
+    sshport: Mapped[int] = mapped_column(Integer, default=22)
+    adminuser: Mapped[str] = mapped_column(String(64))
+    adminpwd: Mapped[str] = mapped_column(Text, default="")
+    ssh_key: Mapped[str] = mapped_column(Text, default="")
+    enable_date: Mapped[dt.date | None] = mapped_column(Date)
+    export_date: Mapped[dt.date | None] = mapped_column(Date)
+    external_ip: Mapped[str] = mapped_column(String(64), default="")
+    cpu_model: Mapped[str] = mapped_column(String(128), default="STANDARD")
+    cpu_stock: Mapped[int] = mapped_column(Integer, default=0)
+    memory_model: Mapped[str] = mapped_column(String(128), default="STANDARD")
+    memory_stock: Mapped[int] = mapped_column(Integer, default=0)
+    sysdisk_stock: Mapped[int] = mapped_column(Integer, default=0)
+    datadisk_stock: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_model: Mapped[str] = mapped_column(String(128), default="STANDARD")
+    gpu_stock: Mapped[int] = mapped_column(Integer, default=0)
+    role: Mapped[str] = mapped_column(String(16), default="worker")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("orgid", "labeltype", "label_key", "label_value", name="uq_label"),)
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    labeltype: Mapped[int] = mapped_column(Integer)
+    label_key: Mapped[str] = mapped_column(String(317))
+    label_value: Mapped[str] = mapped_column(String(63))
+    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    cpcid: Mapped[str] = mapped_column(ForeignKey("centers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    clustertype: Mapped[int] = mapped_column(Integer, default=0)
+    controllerid: Mapped[str | None] = mapped_column(String(21))
+    enable_date: Mapped[dt.date | None] = mapped_column(Date)
+    export_date: Mapped[dt.date | None] = mapped_column(Date)
+    clusterjoin: Mapped[str] = mapped_column(Text, default="")
+    kubeconfig: Mapped[str] = mapped_column(Text, default="")
+    ready: Mapped[int] = mapped_column(Integer, default=0)
+    # How the record came to be: "built" by kboss, or "imported" from an existing cluster.
+    origin: Mapped[str] = mapped_column(String(16), default="built")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Component(Base):
+    __tablename__ = "components"
+    __table_args__ = (UniqueConstraint("cpcid", "type", "model", name="uq_component_model"),)
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    cpcid: Mapped[str] = mapped_column(ForeignKey("centers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(128))
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(24, 10))
+    resource_unit: Mapped[str] = mapped_column(String(16))
+    charge_unit: Mapped[str] = mapped_column(String(16))
+    account_unit: Mapped[str] = mapped_column(String(8))
+    update_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ComponentStock(Base):
+    """Stock and consumption of one component in one cluster (the spec's `import_export`)."""
+
+    __tablename__ = "component_stock"
+    __table_args__ = (UniqueConstraint("component_id", "clusterid", name="uq_component_cluster"),)
+    id: Mapped[str] = id_column()
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id", ondelete="CASCADE"), index=True)
+    clusterid: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    stock: Mapped[int] = mapped_column(BigInteger, default=0)
+    consumed: Mapped[int] = mapped_column(BigInteger, default=0)

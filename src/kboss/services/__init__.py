@@ -1,0 +1,1 @@
+"""kboss.services"""
