@@ -31,6 +31,8 @@ class Api:
         response = await self.http.post("/api/v1/auth/login", json={"username": username, "password": password})
         response.raise_for_status()
         token = response.json()["access_token"]
+        # Login also sets the console cookie; tests authenticate explicitly, so keep the shared client anonymous.
+        self.http.cookies.clear()
         return User(self.http, {"Authorization": f"Bearer {token}"}, token)
 
 

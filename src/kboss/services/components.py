@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kboss.db.models import Center, Cluster, Component, ComponentStock, utcnow
@@ -202,8 +202,7 @@ async def delete_component(ctx: Ctx, params: Mapping[str, Any]) -> Component:
     stocks = (await _stocks(ctx, [component.id]))[component.id]
     if any(stock.consumed for stock, _ in stocks):
         raise Conflict(f"部件 {component.type} {component.model} 仍有实例在使用,不能移除")
-    for stock, _ in stocks:
-        await ctx.session.delete(stock)
+    await ctx.session.execute(delete(ComponentStock).where(ComponentStock.component_id == component.id))
     await ctx.session.delete(component)
     await ctx.session.commit()
     return component

@@ -85,6 +85,10 @@ def _int_text(value: Any) -> Any:
         if not re.fullmatch(r"[+-]?\d+", value):
             raise ValueError("应为整数")
         return int(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("应为整数")
+        return int(value)
     return value
 
 
