@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,6 +18,7 @@ from kboss.api.v1 import catalog as v1_catalog
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
+from kboss.services.offer_cache import TtlCache
 from kboss.settings import Settings, get_settings
 
 log = logging.getLogger("kboss")
@@ -27,7 +29,8 @@ async def open_state(settings: Settings) -> AppState:
     await upgrade(url)
     engine = make_engine(url)
     key = settings.resolved_secret_key()
-    return AppState(settings, engine, make_sessionmaker(engine), SecretBox(key), key)
+    offers: TtlCache[Any] = TtlCache(settings.quote_cache_seconds)
+    return AppState(settings, engine, make_sessionmaker(engine), SecretBox(key), key, offers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

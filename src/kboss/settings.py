@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # How long compat endpoints that start long operations wait for them before answering.
     compat_wait_seconds: float = Field(default=600.0, ge=0)
+    # How long a quote may reuse a center's component catalog read by an earlier quote (0 = never).
+    quote_cache_seconds: float = Field(default=2.0, ge=0)
     ssh_connect_timeout: float = Field(default=10.0, gt=0)
     ssh_command_timeout: float = Field(default=900.0, gt=0)
     ssh_concurrency: int = Field(default=32, gt=0)

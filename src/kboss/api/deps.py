@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from kboss.services.context import ROLE_ADMIN, Ctx, Principal
 SESSION_COOKIE = "kboss_session"
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.kboss
     return state
 
@@ -43,7 +43,7 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def caller(request: Request, state: State, session: Session, params: Params) -> Principal:
+async def authenticate(request: Request, state: AppState, session: AsyncSession, params: dict[str, Any]) -> Principal:
     token = bearer_token(request)
     if token:
         return principal_from_token(token, state.deployment_key)
@@ -59,11 +59,19 @@ async def _dev_principal(session: AsyncSession, orgid: str) -> Principal:
     return Principal(user_id="dev", username="dev", orgid=orgid, role=ROLE_ADMIN)
 
 
+async def caller(request: Request, state: State, session: Session, params: Params) -> Principal:
+    return await authenticate(request, state, session, params)
+
+
 CurrentUser = Annotated[Principal, Depends(caller)]
 
 
-async def context(state: State, session: Session, principal: CurrentUser) -> Ctx:
-    return Ctx(session=session, principal=principal, box=state.box)
+async def context(request: Request, params: Params) -> AsyncIterator[Ctx]:
+    # One dependency instead of a chain: every platform request goes through here, and each level costs.
+    state: AppState = request.app.state.kboss
+    async with state.sessions() as session:
+        principal = await authenticate(request, state, session, params)
+        yield Ctx(session=session, principal=principal, box=state.box, offers=state.offers)
 
 
 CtxDep = Annotated[Ctx, Depends(context)]

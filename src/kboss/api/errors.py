@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from kboss.api.jsonresp import EnvelopeResponse
 from kboss.errors import KbossError
 
 log = logging.getLogger("kboss.api")
@@ -24,7 +25,7 @@ SITE_PREFIX = "/pcapi/"
 
 
 def envelope(status: bool, message: str, data: Any, key: str = "msg") -> JSONResponse:
-    return JSONResponse(jsonable_encoder({"status": status, key: message, "data": data}))
+    return EnvelopeResponse({"status": status, key: message, "data": data})
 
 
 def ok(message: str, data: Any) -> JSONResponse:

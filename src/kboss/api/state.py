@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kboss.crypto import SecretBox
+from kboss.services.offer_cache import TtlCache
 from kboss.settings import Settings
 
 
@@ -17,3 +19,4 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     box: SecretBox
     deployment_key: str
+    offers: TtlCache[Any]

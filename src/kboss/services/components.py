@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kboss.db.models import Center, Cluster, Component, ComponentStock, utcnow
+from kboss.db.models import Cluster, Component, ComponentStock, utcnow
 from kboss.errors import Conflict, InvalidParameter
 from kboss.services import quotes, units
 from kboss.services.centers import get_center
@@ -134,7 +134,7 @@ async def add_component(ctx: Ctx, params: Mapping[str, Any]) -> Component:
         raise Conflict(EXISTS_MESSAGE)
     component = existing or await _new_component(ctx, data)
     await _add_stock(ctx, component, cluster.id, data.stock)
-    await ctx.session.commit()
+    await _commit_catalog(ctx)
     return component
 
 
@@ -166,6 +166,12 @@ async def _add_stock(ctx: Ctx, component: Component, cluster_id: str, amount: in
     component.update_time = utcnow()
 
 
+async def _commit_catalog(ctx: Ctx) -> None:
+    await ctx.session.commit()
+    if ctx.offers:
+        ctx.offers.clear()
+
+
 async def _find_component(ctx: Ctx, params: Mapping[str, Any]) -> Component:
     if params.get("id"):
         component = await get_owned(ctx, Component, params["id"], "id", "算力部件")
@@ -190,7 +196,7 @@ async def update_price(ctx: Ctx, params: Mapping[str, Any]) -> Component:
     component = await _find_component(ctx, params)
     component.unit_price = parse(PriceUpdate, params).unit_price
     component.update_time = utcnow()
-    await ctx.session.commit()
+    await _commit_catalog(ctx)
     return component
 
 
@@ -204,30 +210,43 @@ async def delete_component(ctx: Ctx, params: Mapping[str, Any]) -> Component:
         raise Conflict(f"部件 {component.type} {component.model} 仍有实例在使用,不能移除")
     await ctx.session.execute(delete(ComponentStock).where(ComponentStock.component_id == component.id))
     await ctx.session.delete(component)
-    await ctx.session.commit()
+    await _commit_catalog(ctx)
     return component
 
 
 async def quote(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
-    center = await get_center(ctx, params.get("cpcid"))
     request = quotes.parse_request(params)
-    cluster_id = params.get("clusterid") or None
+    center_id, cluster_id = params.get("cpcid"), params.get("clusterid") or None
+    key = (ctx.orgid, center_id, cluster_id)
+    offers = ctx.offers.get(key) if ctx.offers else None
+    if offers is None:
+        offers = await _offers(ctx, center_id, cluster_id)
+        if ctx.offers:
+            ctx.offers.put(key, offers)
+    return quotes.price(request, offers)
+
+
+async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> list[quotes.Offer]:
+    center = await get_center(ctx, center_id)
     if cluster_id and (await get_cluster(ctx, cluster_id)).cpcid != center.id:
         raise InvalidParameter("clusterid", "集群不属于该算力中心")
-    return quotes.price(request, await _offers(ctx, center, cluster_id))
-
-
-async def _offers(ctx: Ctx, center: Center, cluster_id: str | None) -> list[quotes.Offer]:
-    components = (await ctx.session.scalars(select(Component).where(Component.cpcid == center.id))).all()
-    stocks = await _stocks(ctx, [c.id for c in components])
-    offers = []
-    for c in components:
-        rows = [s for s, _ in stocks[c.id] if cluster_id is None or s.clusterid == cluster_id]
-        available = sum(s.stock - s.consumed for s in rows)
-        offers.append(
-            quotes.Offer(c.type, c.model, c.unit_price, c.resource_unit, c.charge_unit, c.account_unit, available)
-        )
-    return offers
+    stock_join = ComponentStock.component_id == Component.id
+    if cluster_id:
+        stock_join &= ComponentStock.clusterid == cluster_id
+    query = (
+        select(Component, ComponentStock.stock, ComponentStock.consumed)
+        .outerjoin(ComponentStock, stock_join)
+        .where(Component.cpcid == center.id, Component.orgid == ctx.orgid)
+    )
+    available: dict[str, int] = {}
+    found: dict[str, Component] = {}
+    for component, stock, consumed in (await ctx.session.execute(query)).all():
+        found[component.id] = component
+        available[component.id] = available.get(component.id, 0) + (stock or 0) - (consumed or 0)
+    return [
+        quotes.Offer(c.type, c.model, c.unit_price, c.resource_unit, c.charge_unit, c.account_unit, available[c.id])
+        for c in found.values()
+    ]
 
 
 async def gpu_inventory(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> dict[str, int]:

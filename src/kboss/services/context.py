@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.crypto import SecretBox
 from kboss.errors import Forbidden
+from kboss.services.offer_cache import TtlCache
 
 ROLE_ADMIN = "admin"
 ROLE_MEMBER = "member"
@@ -31,6 +33,8 @@ class Ctx:
     session: AsyncSession
     principal: Principal
     box: SecretBox
+    # Priced components per (org, center, cluster) for quotes; None disables caching (e.g. in the CLI).
+    offers: TtlCache[Any] | None = None
 
     @property
     def orgid(self) -> str:
