@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.api.test_compat_prices import SPEC_RESOURCES, spec_catalog  # noqa: E402
 
-KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" \
+KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
     "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {}}]\n"
+)
 
 
 def free_port() -> int:
@@ -40,8 +42,12 @@ def free_port() -> int:
 def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KBOSS_DATA_DIR": data_dir, "KBOSS_LOG_LEVEL": "WARNING"}
     kboss = str(ROOT / ".venv" / "bin" / "kboss")
-    subprocess.run([kboss, "user", "create", "--username", "bench", "--password", "bench-pass", "--org", "bench",
-                    "--admin"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [kboss, "user", "create", "--username", "bench", "--password", "bench-pass", "--org", "bench", "--admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     server = subprocess.Popen([kboss, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -56,24 +62,39 @@ async def prepare(base: str) -> tuple[dict[str, str], dict[str, str]]:
     async with httpx.AsyncClient(base_url=base) as http:
         token = (await http.post("/api/v1/auth/login", json={"username": "bench", "password": "bench-pass"})).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
-        center = {"name": "bench", "pcapi_url": "http://127.0.0.1:1", "api_user": "u", "api_pwd": "p",
-                  "contactname": "c", "contactphone": "13141005621"}
-        cpcid = (await http.post("/dev/cpcc/cpclist/add_cpclist.dspy", data=center, headers=headers)).json()["data"]["id"]
-        imported = await http.post("/api/v1/clusters/import", headers=headers,
-                                   json={"cpcid": cpcid, "name": "c", "kubeconfig": KUBECONFIG})
+        center = {
+            "name": "bench",
+            "pcapi_url": "http://127.0.0.1:1",
+            "api_user": "u",
+            "api_pwd": "p",
+            "contactname": "c",
+            "contactphone": "13141005621",
+        }
+        cpcid = (await http.post("/dev/cpcc/cpclist/add_cpclist.dspy", data=center, headers=headers)).json()["data"][
+            "id"
+        ]
+        imported = await http.post(
+            "/api/v1/clusters/import", headers=headers, json={"cpcid": cpcid, "name": "c", "kubeconfig": KUBECONFIG}
+        )
         clusterid = imported.json()["id"]
         for row in spec_catalog():
-            params = {k: row[k] for k in ("type", "model", "unit_price", "resource_unit", "charge_unit", "account_unit")}
-            await http.post("/dev/cpcc/cpcwidget/add_cpcwidget.dspy", headers=headers,
-                            data={**params, "cpcid": cpcid, "clusterid": clusterid, "stock": 100000})
+            params = {
+                k: row[k] for k in ("type", "model", "unit_price", "resource_unit", "charge_unit", "account_unit")
+            }
+            await http.post(
+                "/dev/cpcc/cpcwidget/add_cpcwidget.dspy",
+                headers=headers,
+                data={**params, "cpcid": cpcid, "clusterid": clusterid, "stock": 100000},
+            )
         query = {"cpcid": cpcid, "resources": json.dumps(SPEC_RESOURCES), "duration": "2", "duration_unit": "天"}
         check = (await http.get("/dev/cpcc/cpcwidget/accrual_price.dspy", params=query, headers=headers)).json()
         assert check["status"] is True, check
         return headers, query
 
 
-async def drive(base: str, path: str, headers: dict[str, str], params: dict[str, str], clients: int,
-                seconds: float) -> float:
+async def drive(
+    base: str, path: str, headers: dict[str, str], params: dict[str, str], clients: int, seconds: float
+) -> float:
     """Keep-alive GET loops on raw sockets: httpx's pool costs more CPU than the server under 50 clients."""
     host, port = base.removeprefix("http://").split(":")
     target = str(httpx.URL(path, params=params))
@@ -115,8 +136,9 @@ async def main() -> None:
             headers, query = await prepare(base)
             await drive(base, "/healthz", headers, {}, args.clients, 1)  # warm-up
             trivial = await drive(base, "/healthz", headers, {}, args.clients, args.seconds)
-            quote = await drive(base, "/dev/cpcc/cpcwidget/accrual_price.dspy", headers, query, args.clients,
-                                args.seconds)
+            quote = await drive(
+                base, "/dev/cpcc/cpcwidget/accrual_price.dspy", headers, query, args.clients, args.seconds
+            )
         finally:
             server.terminate()
             server.wait()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.support.databases import PostgresFactory, SqliteFactory
 from tests.support.postgres import PostgresServer
 

@@ -47,7 +47,9 @@ async def center_with_catalog(api: Api, stock: int = 100_000) -> tuple[User, str
 
 async def test_spec_quote_example_answers_64_08_for_one_hour(api: Api) -> None:
     admin, cpcid, _ = await center_with_catalog(api)
-    body = await admin.call(QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="小时")
+    body = await admin.call(
+        QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="小时"
+    )
     assert body["status"] is True and body["msg"] == "获取部件组合价格成功"
     data = body["data"]
     assert_fields_like_spec(QUOTE, data)
@@ -58,17 +60,23 @@ async def test_spec_quote_example_answers_64_08_for_one_hour(api: Api) -> None:
 
 async def test_quote_honours_the_requested_duration(api: Api) -> None:
     admin, cpcid, _ = await center_with_catalog(api)
-    two_days = await admin.ok(QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=2, duration_unit="天")
+    two_days = await admin.ok(
+        QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=2, duration_unit="天"
+    )
     assert Decimal(str(two_days["total_price"])) == Decimal("64.08") * 48
     assert (two_days["duration"], two_days["duration_unit"]) == ("2", "天")
-    week = await admin.ok(QUOTE, "POST", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="week")
+    week = await admin.ok(
+        QUOTE, "POST", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="week"
+    )
     assert Decimal(str(week["total_price"])) == Decimal("64.08") * 24 * 7
 
 
 async def test_unknown_model_prices_the_other_lines(api: Api) -> None:
     admin, cpcid, _ = await center_with_catalog(api)
     resources = [*SPEC_RESOURCES[:3], {"type": "gpu", "model": "RTXs5090-32G", "amount": 2}]
-    body = await admin.call(QUOTE, "GET", cpcid=cpcid, resources=json.dumps(resources), duration=1, duration_unit="小时")
+    body = await admin.call(
+        QUOTE, "GET", cpcid=cpcid, resources=json.dumps(resources), duration=1, duration_unit="小时"
+    )
     assert body["status"] is False
     assert body["msg"] == "无效的 gpu 部件型号: RTXs5090-32G"
     assert Decimal(str(body["data"]["total_price"])) == Decimal("52.08")
@@ -85,7 +93,9 @@ async def test_short_stock_is_reported_per_line(api: Api) -> None:
 async def test_center_without_components_answers_no_such_type(api: Api) -> None:
     admin = await api.user("alice", "acme")
     cpcid = (await admin.ok(f"{CPCC}/cpclist/add_cpclist.dspy", **CENTER))["id"]
-    body = await admin.call(QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="小时")
+    body = await admin.call(
+        QUOTE, "GET", cpcid=cpcid, resources=json.dumps(SPEC_RESOURCES), duration=1, duration_unit="小时"
+    )
     assert body["msg"] == "没有该类型组件"
     assert body["data"]["total_price"] == 0
     assert [line["error"] for line in body["data"]["price_details"]] == ["没有该类型组件"] * 4
@@ -94,7 +104,9 @@ async def test_center_without_components_answers_no_such_type(api: Api) -> None:
 async def test_clusterid_limits_stock_to_that_cluster(api: Api) -> None:
     admin, cpcid, first = await center_with_catalog(api, stock=0)
     second = await import_cluster(admin, cpcid, "通州区")
-    await admin.ok(ADD, cpcid=cpcid, clusterid=second, type="gpu", model="RTX5090-32G", unit_price=6, stock=4, add_opt="yes")
+    await admin.ok(
+        ADD, cpcid=cpcid, clusterid=second, type="gpu", model="RTX5090-32G", unit_price=6, stock=4, add_opt="yes"
+    )
     gpu = json.dumps([{"type": "gpu", "model": "RTX5090-32G", "amount": 2}])
     assert (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=second, resources=gpu))["status"] is True
     assert "库存不足" in (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=first, resources=gpu))["msg"]
@@ -117,8 +129,14 @@ async def test_component_list_matches_the_spec_and_update_changes_only_the_price
     assert listed["total"] == len(spec_catalog())
     gpu = next(r for r in listed["rows"] if r["model"] == "V100-32G")
     updated = await admin.ok(
-        f"{CPCC}/cpcwidget/update_cpcwidget.dspy", id=gpu["id"], cpcid=cpcid, unit_price="0.0009", type="gpu",
-        model="V100-32G", resource_unit="Gi", stock=999,
+        f"{CPCC}/cpcwidget/update_cpcwidget.dspy",
+        id=gpu["id"],
+        cpcid=cpcid,
+        unit_price="0.0009",
+        type="gpu",
+        model="V100-32G",
+        resource_unit="Gi",
+        stock=999,
     )
     assert updated == {"cpcid": cpcid, "id": gpu["id"], "unit_price": 0.0009}
     listed = await admin.ok(f"{CPCC}/cpcwidget/get_cpcwidget.dspy", "GET", cpcid=cpcid)

@@ -17,8 +17,13 @@ async def _acme_catalog(admin: User) -> dict[str, str]:
     cluster = await import_cluster(admin, cpcid)
     component = (
         await admin.ok(
-            f"{CPCC}/cpcwidget/add_cpcwidget.dspy", cpcid=cpcid, clusterid=cluster, type="gpu", model="A100",
-            unit_price=1, stock=4,
+            f"{CPCC}/cpcwidget/add_cpcwidget.dspy",
+            cpcid=cpcid,
+            clusterid=cluster,
+            type="gpu",
+            model="A100",
+            unit_price=1,
+            stock=4,
         )
     )["id"]
     return {"cpcid": cpcid, "device": device, "label": label, "cluster": cluster, "component": component}
@@ -39,7 +44,10 @@ async def test_other_org_sees_nothing_and_changes_nothing(api: Api) -> None:
         (f"{CPCC}/cpcwidget/get_cpcwidget.dspy", {"cpcid": ids["cpcid"]}),
         (f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy", {"cpcid": ids["cpcid"]}),
         (f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy", {"clusterid": ids["cluster"]}),
-        (f"{CPCC}/cpcwidget/accrual_price.dspy", {"cpcid": ids["cpcid"], "resources": json.dumps([{"type": "gpu", "model": "A100", "amount": 1}])}),
+        (
+            f"{CPCC}/cpcwidget/accrual_price.dspy",
+            {"cpcid": ids["cpcid"], "resources": json.dumps([{"type": "gpu", "model": "A100", "amount": 1}])},
+        ),
     ]
     writes = [
         (f"{CPCC}/cpclist/update_cpclist.dspy", {**CENTER, "id": ids["cpcid"], "name": "pwned"}),
@@ -51,13 +59,20 @@ async def test_other_org_sees_nothing_and_changes_nothing(api: Api) -> None:
         (f"{CPCC}/cpccluster/update_cpccluster.dspy", {"id": ids["cluster"], "name": "pwned"}),
         (f"{CPCC}/cpcwidget/update_cpcwidget.dspy", {"id": ids["component"], "unit_price": 0}),
         (f"{CPCC}/cpcwidget/delete_cpcwidget.dspy", {"id": ids["component"]}),
-        (f"{CPCC}/cpcwidget/add_cpcwidget.dspy", {"cpcid": ids["cpcid"], "clusterid": ids["cluster"], "type": "cpu", "unit_price": 1}),
+        (
+            f"{CPCC}/cpcwidget/add_cpcwidget.dspy",
+            {"cpcid": ids["cpcid"], "clusterid": ids["cluster"], "type": "cpu", "unit_price": 1},
+        ),
     ]
     for path, params in reads + writes:
         message = await mallory.refused(path, "GET" if "get_" in path else "POST", **params)
         assert "不存在" in message, (path, message)
 
-    for path in (f"/api/v1/centers/{ids['cpcid']}", f"/api/v1/devices/{ids['device']}", f"/api/v1/clusters/{ids['cluster']}"):
+    for path in (
+        f"/api/v1/centers/{ids['cpcid']}",
+        f"/api/v1/devices/{ids['device']}",
+        f"/api/v1/clusters/{ids['cluster']}",
+    ):
         assert (await mallory.http.get(path, headers=mallory.headers)).status_code == 404
 
     centers = await acme.ok(f"{CPCC}/cpclist/get_cpclist.dspy", "GET")
