@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kboss.db.models import Label
 from kboss.errors import Conflict
+from kboss.kube.labels import validate_label_key, validate_label_value
 from kboss.services.context import Ctx
 from kboss.services.listing import Page, order_by, paged_rows
 from kboss.services.records import get_owned, time_text
@@ -22,40 +22,12 @@ LABELTYPE_NODE = 1
 SYMBOL = {LABELTYPE_INSTANCE: ":", LABELTYPE_NODE: "="}
 SORTABLE = {"name": Label.name, "label_key": Label.label_key, "update_time": Label.update_time}
 
-_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
-_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-
-
-def label_key_problem(key: str) -> str | None:
-    """Why `key` is not a valid Kubernetes label key, or None when it is."""
-    prefix, _, name = key.rpartition("/")
-    if "/" in key and not prefix:
-        return "前缀不能为空"
-    if prefix and (len(prefix) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, prefix)):
-        return f"前缀 {prefix!r} 不是合法的 DNS 子域名"
-    if not name or len(name) > 63 or not re.fullmatch(_NAME, name):
-        return f"{name!r} 不是合法的标签名 (最多 63 个字母、数字或 -_.,以字母或数字开头和结尾)"
-    return None
-
-
-def label_value_problem(value: str) -> str | None:
-    if value and (len(value) > 63 or not re.fullmatch(_NAME, value)):
-        return f"{value!r} 不是合法的标签值 (最多 63 个字母、数字或 -_.,以字母或数字开头和结尾)"
-    return None
-
-
 def _key(value: str) -> str:
-    problem = label_key_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+    return validate_label_key(value, "label_key")
 
 
 def _value(value: str) -> str:
-    problem = label_value_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+    return validate_label_value(value, "label_value")
 
 
 class LabelInput(Input):
