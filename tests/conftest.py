@@ -11,6 +11,9 @@ import pytest
 
 from tests.support.databases import PostgresFactory, SqliteFactory
 from tests.support.postgres import PostgresServer
+from tests.support.ssh_fixtures import fast, known_hosts, ssh_host, ssh_lab
+
+__all__ = ["fast", "known_hosts", "ssh_host", "ssh_lab"]
 
 DATABASES = ["sqlite", "postgres"]
 
