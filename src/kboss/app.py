@@ -1,9 +1,9 @@
-"""The ASGI application: platform (compat + native API) and, unless split, the site agent, in one process."""
+"""The ASGI applications: the platform with its site agent in one process (`kboss serve`), or the agent alone."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,9 @@ from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
 from kboss.services.offer_cache import TtlCache
 from kboss.settings import Settings, get_settings
+from kboss.site import api as site_api
+from kboss.site.access import SiteState
+from kboss.ssh import ConnectOptions, KnownHostsStore
 
 log = logging.getLogger("kboss")
 
@@ -33,20 +36,19 @@ async def open_state(settings: Settings) -> AppState:
     return AppState(settings, engine, make_sessionmaker(engine), SecretBox(key), key, offers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def site_state(settings: Settings) -> SiteState:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SiteState(
+        user=settings.site_user,
+        password=settings.resolved_site_password(),
+        known_hosts=KnownHostsStore(settings.data_dir / "known_hosts"),
+        ssh_options=ConnectOptions.from_settings(settings),
+        data_dir=settings.data_dir,
+    )
+
+
+def _base_app(lifespan: Callable[[FastAPI], Any]) -> FastAPI:
     install_redaction()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await open_state(settings)
-        app.state.kboss = state
-        log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
-        try:
-            yield
-        finally:
-            await state.engine.dispose()
-
     app = FastAPI(
         title="kboss",
         version=__version__,
@@ -56,12 +58,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(v1_auth.router)
-    app.include_router(v1_catalog.router)
-    app.include_router(compat_catalog.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    return app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Platform (compat + native API) and site agent, in one process."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await open_state(settings)
+        app.state.kboss = state
+        app.state.site = site_state(settings)
+        log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
+        try:
+            yield
+        finally:
+            await state.engine.dispose()
+
+    app = _base_app(lifespan)
+    app.include_router(v1_auth.router)
+    app.include_router(v1_catalog.router)
+    app.include_router(compat_catalog.router)
+    app.include_router(site_api.router)
+    return app
+
+
+def create_site_app(settings: Settings | None = None) -> FastAPI:
+    """The site agent alone: stateless but for known host keys, no database."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.site = site_state(settings)
+        log.info("kboss site agent %s ready", __version__)
+        yield
+
+    app = _base_app(lifespan)
+    app.include_router(site_api.router)
     return app

@@ -35,6 +35,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     uvicorn.run("kboss.app:create_app", factory=True, host=host, port=port, log_config=None)
 
 
+@app.command("serve-site")
+def serve_site(host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Run the site agent alone, next to a center's machines."""
+    _logging()
+    uvicorn.run("kboss.app:create_site_app", factory=True, host=host, port=port, log_config=None)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""

@@ -1,0 +1,194 @@
+"""The site agent's routes: the spec's nine /pcapi endpoints (envelope {"status","info","data"}) and native ones.
+
+Every call names its target (SSH account or kubeconfig); the agent keeps no state beyond known host keys.
+Routes parse and delegate; nothing reaches a machine or a cluster before every parameter has been validated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from lightkube import ALL_NS
+from lightkube.resources.core_v1 import Node, Pod
+
+from kboss.api.errors import envelope
+from kboss.api.jsonresp import EnvelopeResponse
+from kboss.api.params import Params
+from kboss.errors import InvalidParameter
+from kboss.kube import apply as kube_apply
+from kboss.kube import capacity, nodes, views
+from kboss.kube.client import api_errors
+from kboss.kube.instance_spec import InstanceSpec
+from kboss.kube.manifests import build_objects, object_refs
+from kboss.site import targets
+from kboss.site.access import SiteState, open_cluster
+from kboss.site.auth import check_basic_auth
+from kboss.ssh import SshTarget, connect
+
+PCAPI = "/pcapi/api/v1/cluster/common"
+NATIVE = "/pcapi/api/v1/native"
+router = APIRouter(include_in_schema=False)
+
+
+async def site_state(request: Request) -> SiteState:
+    site: SiteState = request.app.state.site
+    check_basic_auth(request, site.user, site.password)
+    return site
+
+
+Site = Annotated[SiteState, Depends(site_state)]
+
+
+def done(info: str, data: Any) -> JSONResponse:
+    return envelope(True, info, data, key="info")
+
+
+@router.get(f"{PCAPI}/get_cluster_pods")
+async def get_cluster_pods(site: Site, params: Params) -> JSONResponse:
+    access = targets.cluster_access(params)
+    async with open_cluster(access, site) as client:
+        rows = await views.list_pod_rows(client, now=dt.datetime.now(dt.UTC))
+    return done("operate success", {"total": len(rows), "rows": rows})
+
+
+@router.get(f"{PCAPI}/get_cluster_nodes")
+async def get_cluster_nodes(site: Site, params: Params) -> JSONResponse:
+    access = targets.cluster_access(params)
+    async with open_cluster(access, site) as client:
+        rows = await views.list_node_rows(client, now=dt.datetime.now(dt.UTC))
+    return done("operate success", {"total": len(rows), "rows": rows})
+
+
+@router.get(f"{NATIVE}/cluster/nodes")
+async def native_cluster_nodes(site: Site, params: Params) -> JSONResponse:
+    """Nodes with labels, allocatable, capacity, taints: what dashboards and the capacity check need."""
+    access = targets.cluster_access(params)
+    async with open_cluster(access, site) as client:
+        rows = await views.list_node_details(client, now=dt.datetime.now(dt.UTC))
+    return done("operate success", {"total": len(rows), "rows": rows})
+
+
+@router.post(f"{PCAPI}/node_label_opt")
+async def node_label_opt(site: Site, params: Params) -> JSONResponse:
+    node = nodes.validate_node_name(targets.text(params, "worker_node", "node_name"), "worker_node")
+    opt = targets.text(params, "opt")
+    if opt not in ("label", "unlabel"):
+        raise InvalidParameter("opt", "应为 label 或 unlabel")
+    key, value = nodes.parse_label(targets.text(params, "label"))
+    if opt == "label" and value is None:
+        raise InvalidParameter("label", "绑定标签应为 key=value 形式")
+    access = targets.cluster_access(params)
+    async with open_cluster(access, site) as client:
+        if opt == "label":
+            labels = await nodes.label_node(client, node, key, value or "")
+        else:
+            labels = await nodes.unlabel_node(client, node, key)
+    return done("节点绑定标签成功" if opt == "label" else "节点解绑标签成功", {"node_labels": labels})
+
+
+@router.post(f"{PCAPI}/node_state_switch")
+async def node_state_switch(site: Site, params: Params) -> JSONResponse:
+    node = nodes.validate_node_name(targets.text(params, "node_name", "worker_node"), "node_name")
+    state = targets.text(params, "state")
+    if state not in ("cordon", "uncordon"):
+        raise InvalidParameter("state", "应为 cordon 或 uncordon")
+    drain = targets.flag(params, "drain", "darin")
+    if drain and state == "uncordon":
+        raise InvalidParameter("drain", "恢复调度 (uncordon) 时不能驱逐")
+    timeout = _seconds(params, "timeout", 300)
+    access = targets.cluster_access(params)
+    data: dict[str, Any] = {"state": state, "drain": drain}
+    async with open_cluster(access, site) as client:
+        if drain:
+            result = await nodes.drain(client, node, timeout)
+            data["report"] = result.as_dict()
+            if not result.ok:
+                return envelope(False, "switch node failed", data, key="info")
+        elif state == "cordon":
+            await nodes.cordon(client, node)
+        else:
+            await nodes.uncordon(client, node)
+    return done("switch node success", data)
+
+
+@router.post(f"{PCAPI}/delete_cluster_node")
+async def delete_cluster_node(site: Site, params: Params) -> JSONResponse:
+    node = nodes.validate_node_name(targets.text(params, "node_name", "worker_node"), "node_name")
+    force = targets.flag(params, "force")
+    worker = targets.ssh_target(params, "worker_", required=False)
+    timeout = _seconds(params, "timeout", 300)
+    access = targets.cluster_access(params)
+    data: dict[str, Any] = {"node_name": node, "force": force}
+    async with open_cluster(access, site) as client:
+        result = await nodes.drain(client, node, timeout, force=force)
+        data["report"] = result.as_dict()
+        if not result.ok and not force:
+            return envelope(False, "delete node failed: drain did not complete", data, key="info")
+        await nodes.delete_node(client, node)
+    if worker is not None:
+        data["reset"] = await reset_machine(site, worker)
+    return done("delete node success", data)
+
+
+async def reset_machine(site: SiteState, worker: SshTarget) -> str:
+    async with connect(worker, known_hosts=site.known_hosts, options=site.ssh_options) as ssh:
+        result = await ssh.run(["kubeadm", "reset", "--force"], sudo=True, check=True, name="kubeadm reset")
+    return result.output_tail(500)
+
+
+@router.post(f"{PCAPI}/yaml_apply_delete")
+async def yaml_apply_delete(site: Site, params: Params) -> JSONResponse:
+    action = targets.text(params, "action", required=False) or "apply"
+    if action not in ("apply", "delete"):
+        raise InvalidParameter("action", "应为 apply 或 delete")
+    raw_yaml = targets.text(params, "yaml", required=False)
+    if raw_yaml:
+        objects = kube_apply.parse_manifests(raw_yaml)
+    else:
+        spec = InstanceSpec.from_params(params)
+        objects = build_objects(spec) if action == "apply" else object_refs(spec)
+    access = targets.cluster_access(params)
+    async with open_cluster(access, site) as client:
+        if action == "apply":
+            results = await kube_apply.apply_objects(client, objects)
+        else:
+            results = await kube_apply.delete_objects(client, objects)
+    return done("operate success", {"action": action, "objects": [str(r) for r in results]})
+
+
+@router.api_route(f"{PCAPI}/determine_accommodat", methods=["GET", "POST"])
+async def determine_accommodat(site: Site, params: Params) -> JSONResponse:
+    products = capacity.parse_products(targets.text(params, "resources"))
+    access = targets.cluster_access(params)
+    snapshot = await _snapshot(access, site)
+    # The spec's answer is the bare list of products no node can host.
+    return EnvelopeResponse(capacity.unplaceable_ids(products, snapshot))
+
+
+@router.api_route(f"{NATIVE}/capacity", methods=["GET", "POST"])
+async def native_capacity(site: Site, params: Params) -> JSONResponse:
+    products = capacity.parse_products(targets.text(params, "resources"))
+    access = targets.cluster_access(params)
+    snapshot = await _snapshot(access, site)
+    fits = [fit.as_dict() for fit in capacity.assess(products, snapshot)]
+    return done("operate success", {"total": len(fits), "rows": fits})
+
+
+async def _snapshot(access: targets.ClusterAccess, site: SiteState) -> capacity.ClusterSnapshot:
+    async with open_cluster(access, site) as client:
+        with api_errors("读取节点和 Pod"):
+            node_dicts = [node.to_dict() async for node in client.list(Node)]
+            pod_dicts = [pod.to_dict() async for pod in client.list(Pod, namespace=ALL_NS)]
+    return capacity.ClusterSnapshot.from_api(node_dicts, pod_dicts)
+
+
+def _seconds(params: dict[str, Any], name: str, default: int) -> int:
+    raw = targets.text(params, name, required=False)
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 3600:
+        raise InvalidParameter(name, "应为 1-3600 的秒数")
+    return int(raw)
