@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from kboss.kube.capacity import GPU_RESOURCE, gpu_model_affinity
 from kboss.kube.instance_spec import (
-    LINUX_SCRIPT,
     ANNOTATION_ID,
     ANNOTATION_NAME,
     CONTAINER_NAMES,
@@ -17,6 +16,7 @@ from kboss.kube.instance_spec import (
     DEFAULT_PORTS,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
+    LINUX_SCRIPT,
     MANAGED_BY,
     InstanceSpec,
     Manifest,

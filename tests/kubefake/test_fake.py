@@ -1,0 +1,204 @@
+"""The fake answers like kube-apiserver at the HTTP level: codes, Status bodies, selectors, versions, subresources."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.kubefake import FakeKubeServer, KubeFake
+
+PODS = "/api/v1/namespaces/shop/pods"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeKubeServer]:
+    with FakeKubeServer(KubeFake()) as running:
+        yield running
+
+
+@pytest.fixture
+def fake(server: FakeKubeServer) -> KubeFake:
+    server.fake.reset()
+    return server.fake
+
+
+@pytest.fixture
+def http(server: FakeKubeServer, fake: KubeFake) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=5) as client:
+        yield client
+
+
+def _pod(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+    }
+
+
+def _names(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["metadata"]["name"] for item in response.json()["items"]]
+
+
+def test_unauthenticated_requests_get_a_401_status(server: FakeKubeServer, fake: KubeFake) -> None:
+    response = httpx.get(f"{server.url}/api/v1/nodes")
+    assert response.status_code == 401 and response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    }
+
+
+def test_create_get_and_the_usual_failures(fake: KubeFake, http: httpx.Client) -> None:
+    missing_ns = http.post(PODS, json=_pod("a"))
+    assert (missing_ns.status_code, missing_ns.json()["message"]) == (404, 'namespaces "shop" not found')
+    fake.add_namespace("shop")
+    created = http.post(PODS, json=_pod("a"))
+    assert created.status_code == 201
+    meta = created.json()["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"] and meta["resourceVersion"]
+    assert created.json()["status"]["phase"] == "Pending"
+    again = http.post(PODS, json=_pod("a"))
+    assert (again.status_code, again.json()["reason"]) == (409, "AlreadyExists")
+    gone = http.get("/apis/apps/v1/namespaces/shop/deployments/web")
+    assert (gone.status_code, gone.json()["message"]) == (404, 'deployments.apps "web" not found')
+    assert http.get("/api/v1/namespaces/shop/widgets").status_code == 404
+
+
+def test_invalid_objects_get_422_with_causes(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("shop")
+    bad_name = http.post(PODS, json=_pod("Bad_Name"))
+    assert bad_name.status_code == 422 and bad_name.json()["reason"] == "Invalid"
+    assert bad_name.json()["message"].startswith('Pod "Bad_Name" is invalid: metadata.name: Invalid value')
+    no_image = _pod("p")
+    no_image["spec"]["containers"][0]["imagePullPolicy"] = 3
+    response = http.post(PODS, json=no_image)
+    assert response.status_code == 422
+    assert response.json()["details"]["causes"][0]["field"] == "spec.containers[0].imagePullPolicy"
+
+
+def test_resource_versions_move_only_on_real_changes(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("shop")
+    first = http.post(PODS, json=_pod("a")).json()["metadata"]["resourceVersion"]
+    merge = {"Content-Type": "application/merge-patch+json"}
+    same = http.patch(f"{PODS}/a", content=json.dumps({"metadata": {"labels": {}}}), headers=merge)
+    assert same.json()["metadata"]["resourceVersion"] == first
+    changed = http.patch(f"{PODS}/a", content=json.dumps({"metadata": {"labels": {"x": "1"}}}), headers=merge)
+    assert int(changed.json()["metadata"]["resourceVersion"]) > int(first)
+    stale = changed.json() | {"metadata": changed.json()["metadata"] | {"resourceVersion": first}}
+    conflict = http.put(f"{PODS}/a", json=stale)
+    assert (conflict.status_code, conflict.json()["reason"]) == (409, "Conflict")
+
+
+def test_label_and_field_selectors(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_pod("a", "shop", labels={"app": "web", "tier": "front"}, node="n1")
+    fake.add_pod("b", "shop", labels={"app": "web"}, node="n2")
+    fake.add_pod("c", "shop", labels={"app": "db"}, node="n1")
+    cases = {
+        "app=web": ["a", "b"],
+        "app==web": ["a", "b"],
+        "app!=web": ["c"],
+        "app in (db, cache)": ["c"],
+        "app notin (web)": ["c"],
+        "tier": ["a"],
+        "!tier": ["b", "c"],
+        "app=web,!tier": ["b"],
+        "": ["a", "b", "c"],
+    }
+    for selector, expected in cases.items():
+        assert _names(http.get(PODS, params={"labelSelector": selector})) == expected, selector
+    assert _names(http.get("/api/v1/pods", params={"fieldSelector": "spec.nodeName=n1"})) == ["a", "c"]
+    assert _names(http.get(PODS, params={"fieldSelector": "metadata.name!=a,spec.nodeName=n1"})) == ["c"]
+    assert http.get(PODS, params={"labelSelector": "app in (web"}).status_code == 400
+    unsupported = http.get(PODS, params={"fieldSelector": "spec.foo=x"})
+    assert unsupported.json()["message"] == "field label not supported: spec.foo"
+
+
+def test_lists_are_paginated(fake: KubeFake, http: httpx.Client) -> None:
+    for name in "abcde":
+        fake.add_pod(name, "shop")
+    page = http.get(PODS, params={"limit": 2}).json()
+    assert [i["metadata"]["name"] for i in page["items"]] == ["a", "b"]
+    assert page["metadata"]["remainingItemCount"] == 3
+    rest = http.get(PODS, params={"limit": 5, "continue": page["metadata"]["continue"]}).json()
+    assert [i["metadata"]["name"] for i in rest["items"]] == ["c", "d", "e"] and "continue" not in rest["metadata"]
+
+
+def test_patch_content_types_and_apply_rules(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("shop")
+    body = json.dumps(_pod("a"))
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    no_manager = http.patch(f"{PODS}/a", content=body, headers=apply)
+    assert no_manager.status_code == 422 and "fieldManager: Required value" in no_manager.json()["message"]
+    created = http.patch(f"{PODS}/a", params={"fieldManager": "me"}, content=body, headers=apply)
+    assert created.status_code == 201
+    assert created.json()["metadata"]["managedFields"][0]["manager"] == "me"
+    json_patch = http.patch(f"{PODS}/a", content="[]", headers={"Content-Type": "application/json-patch+json"})
+    assert json_patch.status_code == 415
+    forced = http.patch(
+        f"{PODS}/a", params={"force": "true"}, content="{}", headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert forced.status_code == 422
+
+
+def test_deleting_a_namespace_or_an_owner_deletes_what_depends_on_it(fake: KubeFake, http: httpx.Client) -> None:
+    replica_set = fake.add(
+        {
+            "kind": "ReplicaSet",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+        }
+    )
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "web",
+        "uid": replica_set["metadata"]["uid"],
+        "controller": True,
+    }
+    fake.add_pod("web-1", "shop", overrides={"metadata": {"ownerReferences": [owner]}})
+    fake.add_pod("lonely", "shop")
+    fake.add_pod("elsewhere", "other")
+    assert http.delete("/apis/apps/v1/namespaces/shop/replicasets/web").json()["status"] == "Success"
+    assert [p["metadata"]["name"] for p in fake.list("Pod")] == ["elsewhere", "lonely"]
+    http.delete("/api/v1/namespaces/shop")
+    assert [p["metadata"]["name"] for p in fake.list("Pod")] == ["elsewhere"]
+
+
+def test_eviction_honours_budgets(fake: KubeFake, http: httpx.Client) -> None:
+    for name in ("a", "b"):
+        fake.add_pod(name, "shop", labels={"app": "web"}, owner=("ReplicaSet", "web"))
+    fake.add_pdb("web", "shop", {"app": "web"}, min_available=1)
+    status = http.get("/apis/policy/v1/namespaces/shop/poddisruptionbudgets/web").json()["status"]
+    assert (status["currentHealthy"], status["desiredHealthy"], status["disruptionsAllowed"]) == (2, 1, 1)
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a", "namespace": "shop"}}
+    allowed = http.post(f"{PODS}/a/eviction", json=eviction)
+    assert (allowed.status_code, allowed.json()["status"]) == (201, "Success")
+    assert fake.get("Pod", "a", "shop") is None
+    blocked = http.post(f"{PODS}/b/eviction", json=eviction | {"metadata": {"name": "b"}})
+    assert (blocked.status_code, blocked.json()["reason"]) == (429, "TooManyRequests")
+    assert blocked.json()["details"]["causes"][0]["reason"] == "DisruptionBudget"
+    assert http.post(f"{PODS}/b/eviction", json=eviction).status_code == 400  # name mismatch
+    assert http.post(f"{PODS}/zz/eviction", json=eviction | {"metadata": {"name": "zz"}}).status_code == 404
+
+
+def test_graceful_pod_deletion_and_grace_zero(fake: KubeFake, http: httpx.Client) -> None:
+    fake.pod_deletion_delay = 60
+    fake.add_pod("slow", "shop")
+    fake.add_pod("fast", "shop")
+    terminating = http.delete(f"{PODS}/slow").json()
+    assert terminating["metadata"]["deletionTimestamp"] and fake.get("Pod", "slow", "shop") is not None
+    http.request("DELETE", f"{PODS}/fast", json={"kind": "DeleteOptions", "gracePeriodSeconds": 0})
+    assert fake.get("Pod", "fast", "shop") is None
