@@ -244,7 +244,7 @@ def test_a_statefulset_owns_its_volumes_and_deleting_it_deletes_them() -> None:
     statefulset = build_objects(spec)[-1]
     assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "49Gi"
     assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
-    names = [(ref["kind"], ref["name"]) for ref in object_refs(spec)]
+    names = [(ref["kind"], ref["metadata"]["name"]) for ref in object_refs(spec)]
     assert names == [
         ("StatefulSet", "evfldtxjkr3jd8zxnfhd5-statefulset"),
         ("PersistentVolumeClaim", "data-evfldtxjkr3jd8zxnfhd5-statefulset-0"),

@@ -55,8 +55,8 @@ def build_objects(spec: InstanceSpec) -> list[Manifest]:
     return objects
 
 
-def object_refs(spec: InstanceSpec, *, include_shared: bool = False) -> list[dict[str, str]]:
-    """apiVersion/kind/name/namespace of the instance's objects, in delete order (workload first).
+def object_refs(spec: InstanceSpec, *, include_shared: bool = False) -> list[Manifest]:
+    """The instance's objects reduced to apiVersion/kind/metadata.name/namespace, in delete order (workload first).
 
     The shared Namespace and ServiceAccount only with `include_shared`. A StatefulSet's volumes are listed by
     their generated names too, in case the API server does not enforce its retention policy.
@@ -64,12 +64,11 @@ def object_refs(spec: InstanceSpec, *, include_shared: bool = False) -> list[dic
     refs = [_ref(obj) for obj in reversed(build_objects(spec))]
     if spec.engine == "StatefulSet" and spec.storage_bytes:
         refs[1:1] = [
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "name": f"data-{spec.controller}-{i}",
-                "namespace": spec.namespace,
-            }
+            _ref(
+                _object(
+                    "v1", "PersistentVolumeClaim", {"name": f"data-{spec.controller}-{i}", "namespace": spec.namespace}
+                )
+            )
             for i in range(spec.replicas)
         ]
     return [ref for ref in refs if include_shared or ref["kind"] not in ("Namespace", "ServiceAccount")]
@@ -80,10 +79,10 @@ def instance_selector(spec: InstanceSpec) -> str:
     return f"{LABEL_INSTANCE}={spec.name}"
 
 
-def _ref(obj: Manifest) -> dict[str, str]:
-    meta = obj["metadata"]
-    ref = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"]}
-    return {**ref, "namespace": meta["namespace"]} if "namespace" in meta else ref
+def _ref(obj: Manifest) -> Manifest:
+    """Enough of an object to delete it: what `kboss.kube.apply.delete_objects` takes."""
+    meta = {key: obj["metadata"][key] for key in ("name", "namespace") if key in obj["metadata"]}
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta}
 
 
 def _object(api_version: str, kind: str, metadata: Manifest, spec: Manifest | None = None) -> Manifest:

@@ -26,6 +26,7 @@ from kboss.kube.manifests import build_objects, object_refs
 from kboss.site import targets
 from kboss.site.access import SiteState, open_cluster
 from kboss.site.auth import check_basic_auth
+from kboss.site.probe import probe
 from kboss.ssh import SshTarget, connect
 
 PCAPI = "/pcapi/api/v1/cluster/common"
@@ -183,6 +184,16 @@ async def _snapshot(access: targets.ClusterAccess, site: SiteState) -> capacity.
             node_dicts = [node.to_dict() async for node in client.list(Node)]
             pod_dicts = [pod.to_dict() async for pod in client.list(Pod, namespace=ALL_NS)]
     return capacity.ClusterSnapshot.from_api(node_dicts, pod_dicts)
+
+
+@router.post(f"{NATIVE}/probe")
+async def native_probe(site: Site, params: Params) -> JSONResponse:
+    """Log into a machine and report its facts (OS, CPU, memory, disks, GPUs, swap, kubelet)."""
+    target = targets.ssh_target(params)
+    assert target is not None
+    async with connect(target, known_hosts=site.known_hosts, options=site.ssh_options) as ssh:
+        facts = await probe(ssh)
+    return done("operate success", facts.model_dump())
 
 
 def _seconds(params: dict[str, Any], name: str, default: int) -> int:
