@@ -214,7 +214,8 @@ async def test_capacity_answers_the_products_no_node_can_host(
 async def test_unreachable_cluster_is_a_clear_failure(site: httpx.AsyncClient) -> None:
     kubeconfig = (
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+        "users: [{name: u, user: {token: t}}]\n"
     )
     body = (await site.get(f"{PCAPI}/get_cluster_nodes", params={"kubeconfig": kubeconfig})).json()
     assert body["status"] is False and "127.0.0.1:1" in body["info"]

@@ -1,0 +1,1 @@
+"""kboss.site_client"""
