@@ -48,7 +48,10 @@ async def open_cluster(access: ClusterAccess, site: SiteState) -> AsyncIterator[
             return
         parts = urlsplit(target.server)
         tunnel = ssh.forward_local_port(parts.hostname or "127.0.0.1", parts.port or 443)
-        async with tunnel as local_port, open_client(target, server=f"https://127.0.0.1:{local_port}") as client:
+        async with (
+            tunnel as local_port,
+            open_client(target, server=f"{parts.scheme}://127.0.0.1:{local_port}") as client,
+        ):
             yield client
 
 
