@@ -22,6 +22,13 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 _DUMMY_HASH = _hasher.hash("kboss-no-such-user")
 
 
+def use_cheap_hashing() -> None:
+    """For test suites only: argon2id at its minimum cost, so that creating hundreds of users stays fast."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("kboss-no-such-user")
+
+
 def _signing_key(deployment_key: str) -> bytes:
     return hashlib.sha256(b"kboss-tokens-v1:" + deployment_key.encode()).digest()
 
