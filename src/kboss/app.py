@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from kboss import __version__
 from kboss.api import errors
-from kboss.api.compat import catalog as compat_catalog
+from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
+from kboss.api.compat import registry as compat_registry
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
@@ -82,9 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.engine.dispose()
 
     app = _base_app(lifespan)
+    # The compat table first: the spec's paths are the busiest, and one route serves them all.
+    compat_registry.install(app)
     app.include_router(v1_auth.router)
     app.include_router(v1_catalog.router)
-    app.include_router(compat_catalog.router)
     app.include_router(site_api.router)
     return app
 

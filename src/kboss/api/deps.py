@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -43,12 +44,17 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def authenticate(request: Request, state: AppState, session: AsyncSession, params: dict[str, Any]) -> Principal:
+async def authenticate(
+    request: Request, state: AppState, session: AsyncSession | None, params: dict[str, Any]
+) -> Principal:
     token = bearer_token(request)
     if token:
         return principal_from_token(token, state.deployment_key)
     if state.settings.dev_mode and params.get("orgid"):
-        return await _dev_principal(session, str(params["orgid"]))
+        if session is not None:
+            return await _dev_principal(session, str(params["orgid"]))
+        async with state.sessions() as own:
+            return await _dev_principal(own, str(params["orgid"]))
     raise Unauthenticated("未登录:请先通过 /api/v1/auth/login 获取令牌")
 
 
@@ -66,12 +72,25 @@ async def caller(request: Request, state: State, session: Session, params: Param
 CurrentUser = Annotated[Principal, Depends(caller)]
 
 
-async def context(request: Request, params: Params) -> AsyncIterator[Ctx]:
-    # One dependency instead of a chain: every platform request goes through here, and each level costs.
+@asynccontextmanager
+async def open_context(request: Request, params: dict[str, Any]) -> AsyncIterator[Ctx]:
+    """The caller's context for one request: its org, a database session opened on first use, the secret box."""
     state: AppState = request.app.state.kboss
-    async with state.sessions() as session:
-        principal = await authenticate(request, state, session, params)
-        yield Ctx(session=session, principal=principal, box=state.box, offers=state.offers)
+    ctx: Ctx | None = None
+    try:
+        principal = await authenticate(request, state, None, params)
+        ctx = Ctx(principal=principal, box=state.box, offers=state.offers, sessions=state.sessions)
+        yield ctx
+    finally:
+        session = ctx.opened_session if ctx else None
+        # A session that never touched the database holds nothing; closing it would still cost a greenlet hop.
+        if session is not None and session.in_transaction():
+            await session.close()
+
+
+async def context(request: Request, params: Params) -> AsyncIterator[Ctx]:
+    async with open_context(request, params) as ctx:
+        yield ctx
 
 
 CtxDep = Annotated[Ctx, Depends(context)]

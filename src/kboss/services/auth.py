@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
 
 import jwt
 from argon2 import PasswordHasher
@@ -82,11 +83,28 @@ def issue_token(user: User, deployment_key: str, ttl_seconds: int) -> str:
     return jwt.encode(claims, _signing_key(deployment_key), algorithm="HS256")
 
 
+# Tokens already verified, with their expiry: verifying a signature costs more than a cached quote.
+_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def principal_from_token(token: str, deployment_key: str) -> Principal:
+    cached = _verified.get((token, deployment_key))
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
+    principal, expires = _verify(token, deployment_key)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(token, deployment_key)] = (principal, expires)
+    return principal
+
+
+def _verify(token: str, deployment_key: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(token, _signing_key(deployment_key), algorithms=["HS256"])
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("登录已过期,请重新登录") from None
     except jwt.PyJWTError:
         raise Unauthenticated("无效的登录凭证") from None
-    return Principal(user_id=claims["sub"], username=claims["name"], orgid=claims["org"], role=claims["role"])
+    principal = Principal(user_id=claims["sub"], username=claims["name"], orgid=claims["org"], role=claims["role"])
+    return principal, float(claims["exp"])

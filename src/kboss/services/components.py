@@ -218,12 +218,12 @@ async def quote(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
     request = quotes.parse_request(params)
     center_id, cluster_id = params.get("cpcid"), params.get("clusterid") or None
     key = (ctx.orgid, center_id, cluster_id)
-    offers = ctx.offers.get(key) if ctx.offers else None
-    if offers is None:
-        offers = await _offers(ctx, center_id, cluster_id)
+    book = ctx.offers.get(key) if ctx.offers else None
+    if book is None:
+        book = quotes.PriceBook(await _offers(ctx, center_id, cluster_id))
         if ctx.offers:
-            ctx.offers.put(key, offers)
-    return quotes.price(request, offers)
+            ctx.offers.put(key, book)
+    return book.price(request)
 
 
 async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> list[quotes.Offer]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,41 @@ class Principal:
         return self.role == ROLE_ADMIN
 
 
-@dataclass(frozen=True)
 class Ctx:
-    session: AsyncSession
-    principal: Principal
-    box: SecretBox
-    # Priced components per (org, center, cluster) for quotes; None disables caching (e.g. in the CLI).
-    offers: TtlCache[Any] | None = None
+    """The caller's context. Give it a `session`, or a `sessions` factory to open one on first use only
+    (a quote served from the cache never touches the database)."""
+
+    __slots__ = ("_session", "_sessions", "box", "offers", "principal")
+
+    def __init__(
+        self,
+        session: AsyncSession | None = None,
+        *,
+        principal: Principal,
+        box: SecretBox,
+        offers: TtlCache[Any] | None = None,
+        sessions: Callable[[], AsyncSession] | None = None,
+    ) -> None:
+        if session is None and sessions is None:
+            raise ValueError("Ctx needs a session or a session factory")
+        self._session = session
+        self._sessions = sessions
+        self.principal = principal
+        self.box = box
+        # Priced components per (org, center, cluster) for quotes; None disables caching (e.g. in the CLI).
+        self.offers = offers
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            assert self._sessions is not None
+            self._session = self._sessions()
+        return self._session
+
+    @property
+    def opened_session(self) -> AsyncSession | None:
+        """The session if one was opened, for whoever must close it."""
+        return self._session
 
     @property
     def orgid(self) -> str:

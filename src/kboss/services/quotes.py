@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from kboss.errors import InvalidParameter
@@ -44,12 +45,46 @@ class Line:
 
 @dataclass(frozen=True)
 class QuoteRequest:
-    lines: list[Line]
+    lines: tuple[Line, ...]
     duration: int
     duration_unit: str
 
 
+class PriceBook:
+    """A center's (or cluster's) offers as read at one moment, with the quotes already computed from them.
+
+    Buy pages ask for the same combinations over and over; while the offers stay the same, so does the answer.
+    """
+
+    MEMO_MAX = 1024
+
+    def __init__(self, offers: Sequence[Offer]) -> None:
+        self.offers = tuple(offers)
+        self._memo: dict[QuoteRequest, dict[str, Any]] = {}
+
+    def price(self, request: QuoteRequest) -> dict[str, Any]:
+        """The quote (a shared dict: callers must not change it)."""
+        quote = self._memo.get(request)
+        if quote is None:
+            if len(self._memo) >= self.MEMO_MAX:
+                self._memo.clear()
+            quote = self._memo[request] = price(request, self.offers)
+        return quote
+
+
 def parse_request(params: Mapping[str, Any]) -> QuoteRequest:
+    raw = params.get("resources")
+    if isinstance(raw, str):  # query string or form: the same text asks for the same quote
+        return _parse_text(raw, str(params.get("duration", 1)), str(params.get("duration_unit") or "小时"))
+    return _parse(params)
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(resources: str, duration: str, duration_unit: str) -> QuoteRequest:
+    return _parse({"resources": resources, "duration": duration, "duration_unit": duration_unit})
+
+
+def _parse(params: Mapping[str, Any]) -> QuoteRequest:
     duration = _positive_int(params.get("duration", 1), "duration")
     duration_unit = str(params.get("duration_unit") or "小时").strip()
     if duration_unit not in units.PERIOD_SECONDS:
@@ -58,7 +93,7 @@ def parse_request(params: Mapping[str, Any]) -> QuoteRequest:
     if raw is None or raw == "":
         raise InvalidParameter("resources", "缺少该参数")
     items = _json_list(raw)
-    return QuoteRequest([_line(item, i) for i, item in enumerate(items)], duration, duration_unit)
+    return QuoteRequest(tuple(_line(item, i) for i, item in enumerate(items)), duration, duration_unit)
 
 
 def _json_list(raw: Any) -> list[Any]:

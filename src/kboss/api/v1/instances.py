@@ -1,0 +1,115 @@
+"""Native routes for instances, live boards, node labels and capacity. Same services as the compat routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+
+from kboss.api.deps import CtxDep
+from kboss.kube.instance_spec import MAX_REPLICAS
+from kboss.services import boards, buy, instances
+from kboss.services.instance_records import get_instance, instance_row, list_instances, usernames
+from kboss.services.listing import Page
+
+router = APIRouter(prefix="/api/v1", tags=["instances"])
+JsonBody = Body(default_factory=dict)
+
+
+class ScaleInput(BaseModel):
+    replicas: int = Field(ge=1, le=MAX_REPLICAS)
+
+
+class LabelInput(BaseModel):
+    label: str = Field(min_length=1, max_length=400, description="key=value")
+
+
+class CapacityInput(BaseModel):
+    resources: list[dict[str, Any]] | dict[str, Any] | str
+    labels: list[str] | str = Field(default_factory=list, description="node labels every product needs")
+
+
+async def _row(ctx: CtxDep, instance: Any, reveal: bool = False) -> dict[str, Any]:
+    return instance_row(instance, ctx, await usernames(ctx, {instance.userid}), reveal)
+
+
+@router.get("/clusters/{cluster_id}/instances")
+async def list_cluster_instances(
+    ctx: CtxDep,
+    cluster_id: str,
+    page: int = Query(1, ge=1),
+    rows: int = Query(100, ge=1, le=1000),
+    sort: str = "",
+    reveal: bool = False,
+) -> dict[str, Any]:
+    return await list_instances(ctx, None, cluster_id, Page(page, rows, sort), reveal)
+
+
+@router.post("/clusters/{cluster_id}/instances", status_code=201)
+async def create_instance(ctx: CtxDep, cluster_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    instance = await instances.create_instance(ctx, {**body, "clusterid": cluster_id})
+    return await _row(ctx, instance)
+
+
+@router.get("/instances/{instance_id}")
+async def read_instance(ctx: CtxDep, instance_id: str, reveal: bool = False) -> dict[str, Any]:
+    return await _row(ctx, await get_instance(ctx, instance_id), reveal)
+
+
+@router.patch("/instances/{instance_id}")
+async def update_instance(ctx: CtxDep, instance_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    return await _row(ctx, await instances.update_instance(ctx, {**body, "id": instance_id}))
+
+
+@router.post("/instances/{instance_id}/scale")
+async def scale_instance(ctx: CtxDep, instance_id: str, body: ScaleInput) -> dict[str, Any]:
+    params = {"id": instance_id, "source_replicasetnum": body.replicas}
+    return await _row(ctx, await instances.update_instance(ctx, params))
+
+
+@router.delete("/instances/{instance_id}", status_code=204)
+async def delete_instance(ctx: CtxDep, instance_id: str, force: bool = False) -> None:
+    await instances.delete_instance(ctx, instance_id, force=force)
+
+
+@router.get("/clusters/{cluster_id}/pods")
+async def cluster_pods(ctx: CtxDep, cluster_id: str) -> dict[str, Any]:
+    return await boards.pod_board(ctx, None, cluster_id)
+
+
+@router.get("/clusters/{cluster_id}/nodes")
+async def cluster_nodes(ctx: CtxDep, cluster_id: str) -> dict[str, Any]:
+    return await boards.node_board(ctx, None, cluster_id)
+
+
+@router.put("/clusters/{cluster_id}/nodes/{node}/labels")
+async def label_node(ctx: CtxDep, cluster_id: str, node: str, body: LabelInput) -> dict[str, Any]:
+    params = {"clusterid": cluster_id, "worker_node": node, "label": body.label, "opt": "label"}
+    return await boards.set_node_label(ctx, params)
+
+
+@router.delete("/clusters/{cluster_id}/nodes/{node}/labels/{key:path}")
+async def unlabel_node(ctx: CtxDep, cluster_id: str, node: str, key: str) -> dict[str, Any]:
+    params = {"clusterid": cluster_id, "worker_node": node, "label": key, "opt": "unlabel"}
+    return await boards.set_node_label(ctx, params)
+
+
+@router.post("/clusters/{cluster_id}/capacity")
+async def capacity(ctx: CtxDep, cluster_id: str, body: CapacityInput) -> dict[str, Any]:
+    """Which products can be deployed now, and per product why not: the scheduler's reasons on live data
+    (`live`) and the catalog's stock (`stock`). `source` is `dynamic`, or `catalog` when the cluster is
+    unreachable (`detail` says why)."""
+    found = await buy.assess(ctx, {"clusterid": cluster_id, "resources": body.resources, "kyylabels": body.labels})
+    return {
+        "source": found.reason,
+        "detail": found.detail,
+        "unplaceable": found.unplaceable,
+        "rows": [verdict.as_dict() for verdict in found.verdicts],
+    }
+
+
+@router.get("/gpu-inventory/live")
+async def live_gpu_inventory(ctx: CtxDep, cpcid: str | None = None, clusterid: str | None = None) -> dict[str, int]:
+    """Cards per GPU model: the catalog's stock, capped by what the clusters' nodes have free when they answer."""
+    return await buy.live_gpu_inventory(ctx, cpcid, clusterid)
