@@ -97,6 +97,7 @@ _PATH = re.compile(r"(?:/[A-Za-z0-9._-]+)+/?")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 _CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SHELL = re.compile(r"[;|&$`<>\\'\"(){}\[\]*?!#~]")
 # Constant: the user name and password come from env vars filled from the Secret. Creates the user when it is
 # not root, sets the password, then waits (trapping TERM so the pod stops at once rather than after 30 s).
 LINUX_SCRIPT = """set -eu
@@ -167,6 +168,13 @@ class _Reader:
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params
 
+    def display_name(self) -> str:
+        # Only shown to people, yet refused when it looks like a shell command: nobody names an instance so.
+        name = self.text("source_name", "")
+        if _SHELL.search(name):
+            raise InvalidParameter("source_name", f"{name[:60]!r} 含有不允许的字符 (如 ; | & $ ` < > 引号 括号)")
+        return name
+
     def text(self, name: str, default: str | None = None) -> str:
         value = self.params.get(name)
         text = "" if value is None else str(value).strip()
@@ -211,7 +219,7 @@ class _Reader:
             "inside_port": inside,
             "api_port": self.integer("source_apiport", 1, 65535, inside),
             "outside_port": self.outside_port(port_mode),
-            "display_name": self.text("source_name", ""),
+            "display_name": self.display_name(),
             "image": self.checked("pod_imagepath", DEFAULT_IMAGES[kind], _IMAGE.fullmatch, "不是合法的镜像地址"),
             "replicas": self.integer("source_replicasetnum", 1, MAX_REPLICAS, 1),
             "auth_user": self.checked("source_authuser", "root", _USER.fullmatch, "应为小写字母、数字、_- (最长 32)"),

@@ -41,12 +41,28 @@ def text(params: Mapping[str, Any], name: str, *aliases: str, required: bool = T
 
 
 def flag(params: Mapping[str, Any], name: str, *aliases: str) -> bool:
+    used = next((key for key in (name, *aliases) if params.get(key) not in (None, "")), name)
     raw = text(params, name, *aliases, required=False).strip().lower()
     if raw in TRUE_WORDS:
         return True
     if raw in FALSE_WORDS:
         return False
-    raise InvalidParameter(name, "应为 true 或 false")
+    raise InvalidParameter(used, "应为 true 或 false")
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CLUSTER_TYPES = ("", "0", "kubernetes", "k8s")
+
+
+def check_context(params: Mapping[str, Any]) -> None:
+    """Parameters the agent does not act on but the platform sends: still refused when malformed."""
+    cluster_type = text(params, "cluster_type", required=False).strip().lower()
+    if cluster_type not in CLUSTER_TYPES:
+        raise InvalidParameter("cluster_type", "目前只支持 kubernetes (0)")
+    for name in ("cpcid", "clusterid"):
+        value = text(params, name, required=False)
+        if value and not _ID.fullmatch(value):
+            raise InvalidParameter(name, f"{value[:40]!r} 不是合法的 ID")
 
 
 def host(value: str, name: str) -> str:
@@ -89,6 +105,7 @@ def ssh_target(params: Mapping[str, Any], prefix: str = "", *, required: bool = 
 
 def cluster_access(params: Mapping[str, Any]) -> ClusterAccess:
     """A `kubeconfig` parameter wins; otherwise the master's SSH account is required."""
+    check_context(params)
     kubeconfig = text(params, "kubeconfig", required=False)
     if kubeconfig.strip():
         return ClusterAccess(kubeconfig=kubeconfig)
