@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_secrets_travel_on_stdin_never_on_the_command_line() -> None:
         f"KBOSS_JOIN_TOKEN={TOKEN}\nKBOSS_JOIN_CERT_KEY={CERT_KEY}\n\n"
     )
     assert "KBOSS_JOIN_ENDPOINT=192.168.0.3:6443" in command
-    assert SECRET_VARIABLES <= set(KUBEADM_JOIN.reads)
+    assert set(KUBEADM_JOIN.reads) >= SECRET_VARIABLES
 
 
 def test_secret_shapes_are_masked() -> None:
@@ -153,15 +154,14 @@ def test_secret_shapes_are_masked() -> None:
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
-def test_every_script_passes_shellcheck() -> None:
-    files = ["common.sh", *(step.file_name for step in ALL_STEPS.values())]
-    problems = []
-    for name in files:
-        alone = subprocess.run(
-            ["shellcheck", "-s", "bash", "-"], input=script_text(name), capture_output=True, text=True
-        )
-        problems += [f"{name}:\n{alone.stdout}"] if alone.returncode else []
-    for step in ALL_STEPS.values():  # and the text as it is sent: common functions, then the step
-        sent = subprocess.run(["shellcheck", "-s", "bash", "-"], input=step.text(), capture_output=True, text=True)
-        problems += [f"{step.name} as sent:\n{sent.stdout}"] if sent.returncode else []
-    assert not problems, "\n".join(problems)
+def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
+    files = []
+    for name in ["common.sh", *(step.file_name for step in ALL_STEPS.values())]:
+        files.append(tmp_path / name)
+        files[-1].write_text(script_text(name))
+    for step in ALL_STEPS.values():  # and each text as it is sent: the common functions, then the step
+        files.append(tmp_path / f"sent-{step.file_name}")
+        files[-1].write_text(step.text())
+    # One shellcheck process for all files: it takes a quarter second to start.
+    checked = subprocess.run(["shellcheck", "-s", "bash", *map(str, files)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

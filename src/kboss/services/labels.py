@@ -22,6 +22,7 @@ LABELTYPE_NODE = 1
 SYMBOL = {LABELTYPE_INSTANCE: ":", LABELTYPE_NODE: "="}
 SORTABLE = {"name": Label.name, "label_key": Label.label_key, "update_time": Label.update_time}
 
+
 def _key(value: str) -> str:
     return validate_label_key(value, "label_key")
 
