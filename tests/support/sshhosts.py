@@ -234,7 +234,13 @@ def _create_netns(ns: str, index: int) -> str:
 
 @dataclass(frozen=True)
 class Substitute:
-    """Inside one test host, the file `source` appears at the absolute path `target`."""
+    """Inside one test host, the file `source` appears at the absolute path `target`.
+
+    When `source` is a directory, the directory is bind-mounted over the directory `target` (created
+    inside a private overlay when it does not exist): everything that host's processes write there lands
+    in `source`, on this machine's filesystem where a test can read it, and never in the real `target`.
+    Do not nest substitutes inside a directory substitute's target.
+    """
 
     source: Path
     target: str
@@ -246,20 +252,31 @@ def _nearest_dir(path: Path) -> Path:
     return path
 
 
+def _real_target(target: str) -> Path:
+    parent = Path(os.path.realpath(Path(target).parent)) if Path(target).parent.exists() else None
+    return (parent or Path(target).parent) / Path(target).name
+
+
 def _mount_script(substitutes: Iterable[Substitute], scratch: Path) -> list[str]:
     """Shell lines (run inside the private mount namespace) applying the substitutes."""
-    binds, creates, overlays = [], [], set()
+    binds, creates, dir_creates, overlays = [], [], [], set()
     for sub in substitutes:
-        if not sub.target.startswith("/") or not Path(sub.source).is_file():
+        source = Path(sub.source)
+        if not sub.target.startswith("/") or not (source.is_file() or source.is_dir()):
             raise ValueError(f"substitute needs an absolute target and an existing source file: {sub}")
-        parent = Path(os.path.realpath(Path(sub.target).parent)) if Path(sub.target).parent.exists() else None
-        real = (parent or Path(sub.target).parent) / Path(sub.target).name
-        if real.is_dir():
+        real = _real_target(sub.target)
+        if source.is_dir():
+            if real.is_symlink() or (real.exists() and not real.is_dir()):
+                raise ValueError(f"directory substitute needs a directory target: {sub.target}")
+            if not real.is_dir():
+                overlays.add(_nearest_dir(real.parent))
+                dir_creates.append(real)
+        elif real.is_dir():
             raise ValueError(f"substitute target is a directory: {sub.target}")
-        if not real.is_file() or real.is_symlink():
+        elif not real.is_file() or real.is_symlink():
             overlays.add(_nearest_dir(real.parent))
             creates.append(real)
-        binds.append((Path(sub.source), real))
+        binds.append((source, real))
     roots = sorted(d for d in overlays if not any(o != d and d.is_relative_to(o) for o in overlays))
     if Path("/") in roots:
         raise ValueError("refusing to overlay / ; create the target's parent directory first")
@@ -271,6 +288,7 @@ def _mount_script(substitutes: Iterable[Substitute], scratch: Path) -> list[str]
     for path in creates:  # inside the overlay now: the real directory is untouched
         q = shlex.quote(str(path))
         lines.append(f"mkdir -p {shlex.quote(str(path.parent))} && rm -f {q} && touch {q}")
+    lines += [f"mkdir -p {shlex.quote(str(path))}" for path in dir_creates]
     lines += [f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in binds]
     return lines
 
@@ -347,6 +365,9 @@ class SshHost:
             f"mount --bind {shlex.quote(str(hosts))} /etc/hosts",
         ]
         lines += _mount_script(self.substitutes, self.dir / "scratch")
+        if not any(_real_target(sub.target) == Path("/etc/hosts") for sub in self.substitutes):
+            # Again: an overlay of /etc made by a substitute hides the bind mount made above.
+            lines.append(f"mount --bind {shlex.quote(str(hosts))} /etc/hosts")
         lines.append(f"exec {SSHD} -D -e -f {shlex.quote(str(config))}")
         boot = self.dir / "boot.sh"
         boot.write_text("\n".join(lines) + "\n")
