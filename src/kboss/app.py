@@ -16,10 +16,14 @@ from kboss.api.compat import registry as compat_registry
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
+from kboss.api.v1 import operations as v1_operations
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
 from kboss.services.offer_cache import TtlCache
+from kboss.services.op_simulated import SimulatedSite
+from kboss.services.op_steps import OpEnv, Registry
+from kboss.services.op_worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings
 from kboss.site import api as site_api
 from kboss.site.access import SiteState
@@ -46,6 +50,21 @@ def site_state(settings: Settings) -> SiteState:
         ssh_options=ConnectOptions.from_settings(settings),
         data_dir=settings.data_dir,
     )
+
+
+def operation_registry() -> Registry:
+    """The steps every kind of operation runs, per backend."""
+    registry = Registry()
+    SimulatedSite(scale=1.0).registry(registry)
+    return registry
+
+
+async def start_worker(settings: Settings, state: AppState) -> OperationWorker | None:
+    if not settings.worker_enabled:
+        return None
+    worker = worker_from_settings(settings, state.sessions, operation_registry(), OpEnv(state.box))
+    await worker.start()
+    return worker
 
 
 def _base_app(lifespan: Callable[[FastAPI], Any]) -> FastAPI:
@@ -76,10 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = await open_state(settings)
         app.state.kboss = state
         app.state.site = site_state(settings)
+        worker = await start_worker(settings, state)
+        app.state.operations_worker = worker
         log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await state.engine.dispose()
 
     app = _base_app(lifespan)
@@ -87,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     compat_registry.install(app)
     app.include_router(v1_auth.router)
     app.include_router(v1_catalog.router)
+    app.include_router(v1_operations.router)
     app.include_router(site_api.router)
     return app
 

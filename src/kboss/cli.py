@@ -8,6 +8,7 @@ import logging
 import typer
 import uvicorn
 
+from kboss.cli_ops import op_app
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
 from kboss.errors import KbossError
 from kboss.logs import RedactingFilter
@@ -20,6 +21,7 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(op_app, name="op")
 
 
 def _logging() -> None:

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     compat_wait_seconds: float = Field(default=600.0, ge=0)
     # How long a quote may reuse a center's component catalog read by an earlier quote (0 = never).
     quote_cache_seconds: float = Field(default=2.0, ge=0)
+    # Operation workers: every `kboss serve` runs one; several processes share the work through row locks.
+    worker_enabled: bool = True
+    worker_id: str = ""
+    worker_concurrency: int = Field(default=4, gt=0)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_stale_seconds: float = Field(default=30.0, gt=0)
+    worker_sweep_seconds: float = Field(default=10.0, gt=0)
+    operation_log_tail_chars: int = Field(default=65536, gt=0)
     ssh_connect_timeout: float = Field(default=10.0, gt=0)
     ssh_command_timeout: float = Field(default=900.0, gt=0)
     ssh_concurrency: int = Field(default=32, gt=0)
