@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(openssh-server postgresql sudo shellcheck iproute2 util-linux python3-venv)
+SYSTEM_PACKAGES=(openssh-server postgresql sudo shellcheck iproute2 util-linux python3-venv chromium fonts-wqy-zenhei)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -22,6 +22,8 @@ scripts/venv.sh test
 
 # The suite starts its own PostgreSQL unless KBOSS_TEST_DATABASE_URL names one; either way it must run.
 export KBOSS_REQUIRE_POSTGRES=1
+# Likewise the browser tests run against Debian's Chromium, never skipped.
+export KBOSS_REQUIRE_BROWSER=1
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

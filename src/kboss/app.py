@@ -28,6 +28,7 @@ from kboss.settings import Settings, get_settings
 from kboss.site import api as site_api
 from kboss.site.access import SiteState
 from kboss.ssh import ConnectOptions, KnownHostsStore
+from kboss.web import routes as web_routes
 
 log = logging.getLogger("kboss")
 
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_catalog.router)
     app.include_router(v1_operations.router)
     app.include_router(site_api.router)
+    app.include_router(web_routes.router)
     return app
 
 

@@ -1,0 +1,1 @@
+"""The web console: static files (vanilla JS, no build step) served by the platform at `/`."""

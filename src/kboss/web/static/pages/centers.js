@@ -1,0 +1,146 @@
+// Compute centers (算力中心): list, add, edit, delete. A simulated center (no real site agent) is badged.
+
+import { api, seg } from "../api.js";
+import { t } from "../i18n.js";
+import {
+  badge,
+  busy,
+  button,
+  clear,
+  confirmDialog,
+  dash,
+  formDialog,
+  h,
+  pageHeader,
+  spinner,
+  table,
+  toast,
+  toastError,
+} from "../ui.js";
+import { remember, withoutBlank } from "./common.js";
+
+function centerFields(center) {
+  const editing = Boolean(center);
+  const c = center || {};
+  return [
+    { name: "name", label: t("center.name"), required: true, value: c.name },
+    {
+      name: "pcapi_url",
+      label: t("center.pcapi_url"),
+      required: true,
+      value: c.pcapi_url,
+      placeholder: "http://10.0.0.2:8000",
+      type: "url",
+    },
+    { name: "api_user", label: t("center.api_user"), required: true, value: c.api_user },
+    {
+      name: "api_pwd",
+      label: t("center.api_pwd"),
+      type: "password",
+      required: !editing,
+      autocomplete: "new-password",
+      hint: editing ? t("form.secretKeep") : undefined,
+    },
+    { name: "contactname", label: t("center.contactname"), required: true, value: c.contactname },
+    { name: "contactphone", label: t("center.contactphone"), required: true, value: c.contactphone, type: "tel" },
+    { name: "enable_date", label: t("center.enable_date"), type: "date", value: c.enable_date },
+    { name: "expire_date", label: t("center.expire_date"), type: "date", value: c.expire_date },
+  ];
+}
+
+export async function render(ctx) {
+  const list = h("div", {}, spinner());
+  const add = ctx.isAdmin ? button(t("center.add"), () => edit(null), { kind: "primary", testid: "center-add" }) : null;
+  ctx.view.append(pageHeader(t("nav.centers"), add), list);
+
+  async function load() {
+    try {
+      const { rows } = await api.get("/api/v1/centers", { rows: 1000 });
+      clear(
+        list,
+        table(columns(), rows, {
+          empty: t("center.none"),
+          testid: "centers-table",
+          rowTestid: (c) => `center-${c.name}`,
+        }),
+      );
+    } catch (error) {
+      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+    }
+  }
+
+  function columns() {
+    const cols = [
+      {
+        label: t("center.name"),
+        render: (c) =>
+          h(
+            "span",
+            {},
+            h("strong", { text: c.name }),
+            c.simulated ? [" ", badge(t("center.simulated"), "info", "simulated-badge")] : null,
+          ),
+      },
+      { label: t("center.pcapi_url"), render: (c) => h("code", { text: c.pcapi_url }) },
+      { label: t("center.contact"), render: (c) => `${c.contactname} ${c.contactphone}` },
+      { label: t("center.period"), render: (c) => `${dash(c.enable_date)} ~ ${dash(c.expire_date)}` },
+      {
+        label: t("common.actions"),
+        class: "actions",
+        render: (c) => [
+          h(
+            "a",
+            { href: `#/devices/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
+            t("nav.devices"),
+          ),
+          h(
+            "a",
+            { href: `#/clusters/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
+            t("nav.clusters"),
+          ),
+          h(
+            "a",
+            { href: `#/components/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
+            t("nav.components"),
+          ),
+          ctx.isAdmin ? button(t("action.edit"), () => edit(c), { testid: "center-edit" }) : null,
+          ctx.isAdmin
+            ? button(t("action.delete"), (e) => remove(c, e.currentTarget), { kind: "danger", testid: "center-delete" })
+            : null,
+        ],
+      },
+    ];
+    return cols;
+  }
+
+  async function edit(center) {
+    const saved = await formDialog({
+      title: center ? t("center.edit", { name: center.name }) : t("center.add"),
+      fields: centerFields(center),
+      testid: "center-dialog",
+      // Blank fields are sent as they are, so the API names what is missing; only a blank password on edit is
+      // left out, which keeps the stored one.
+      onSubmit: (values) =>
+        center
+          ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutBlank(values, ["api_pwd"]))
+          : api.post("/api/v1/centers", values),
+    });
+    if (saved) {
+      toast(t(center ? "toast.saved" : "toast.added", { name: saved.name }), "success");
+      await load();
+    }
+  }
+
+  async function remove(center, btn) {
+    if (!(await confirmDialog(t("center.confirmDelete", { name: center.name }), t("action.delete")))) return;
+    try {
+      await busy(btn, () => api.del(`/api/v1/centers/${seg(center.id)}`));
+      toast(t("toast.deleted", { name: center.name }), "success");
+      await load();
+    } catch (error) {
+      toastError(error);
+    }
+  }
+
+  await load();
+}

@@ -1,0 +1,257 @@
+// Devices (算力设备) of one center: list with idle/occupied, add, edit, delete, host probe.
+
+import { api, seg } from "../api.js";
+import { t } from "../i18n.js";
+import {
+  badge,
+  busy,
+  button,
+  clear,
+  confirmDialog,
+  dash,
+  formDialog,
+  h,
+  pageHeader,
+  spinner,
+  table,
+  toast,
+  toastError,
+} from "../ui.js";
+import { pickCenter, withoutBlank } from "./common.js";
+import { ProbeUnavailable, probeDevice } from "./probe.js";
+
+const SECRETS = ["adminpwd", "ssh_key"];
+
+function deviceFields(device, probed = {}) {
+  const d = {
+    sshport: 22,
+    adminuser: "root",
+    devicetype: "1",
+    role: "worker",
+    node_status: "0",
+    cpu_model: "STANDARD",
+    memory_model: "STANDARD",
+    gpu_model: "STANDARD",
+    cpu_stock: 0,
+    memory_stock: 0,
+    sysdisk_stock: 0,
+    datadisk_stock: 0,
+    gpu_stock: 0,
+    ...(device || {}),
+    ...probed,
+  };
+  const editing = Boolean(device);
+  const num = (name, label) => ({ name, label, type: "number", min: 0, step: 1, value: d[name], inputmode: "numeric" });
+  return [
+    { name: "name", label: t("device.name"), required: true, value: d.name },
+    { name: "ip", label: t("device.ip"), required: true, value: d.ip, placeholder: "192.168.0.8" },
+    { name: "sshport", label: t("device.sshport"), type: "number", min: 1, value: d.sshport },
+    { name: "external_ip", label: t("device.external_ip"), value: d.external_ip === "未设置" ? "" : d.external_ip },
+    {
+      name: "devicetype",
+      label: t("device.type"),
+      type: "select",
+      value: d.devicetype,
+      options: [
+        ["1", t("device.type1")],
+        ["0", t("device.type0")],
+      ],
+    },
+    {
+      name: "role",
+      label: t("device.role"),
+      type: "select",
+      value: d.role,
+      options: [
+        ["worker", t("device.worker")],
+        ["master", t("device.master")],
+      ],
+    },
+    { name: "adminuser", label: t("device.adminuser"), required: true, value: d.adminuser },
+    {
+      name: "adminpwd",
+      label: t("device.adminpwd"),
+      type: "password",
+      autocomplete: "new-password",
+      hint: editing ? t("form.secretKeep") : t("device.authHint"),
+    },
+    {
+      name: "ssh_key",
+      label: t("device.ssh_key"),
+      type: "textarea",
+      rows: 3,
+      wide: true,
+      placeholder: "-----BEGIN OPENSSH PRIVATE KEY-----",
+      hint: editing ? t("form.secretKeep") : undefined,
+    },
+    { name: "cpu_model", label: t("device.cpu_model"), value: d.cpu_model },
+    num("cpu_stock", t("device.cpu_stock")),
+    { name: "memory_model", label: t("device.memory_model"), value: d.memory_model },
+    num("memory_stock", t("device.memory_stock")),
+    num("sysdisk_stock", t("device.sysdisk_stock")),
+    num("datadisk_stock", t("device.datadisk_stock")),
+    { name: "gpu_model", label: t("device.gpu_model"), value: d.gpu_model },
+    num("gpu_stock", t("device.gpu_stock")),
+    {
+      name: "node_status",
+      label: t("device.status"),
+      type: "select",
+      value: d.node_status,
+      options: [
+        ["0", t("device.idle")],
+        ["1", t("device.occupied")],
+      ],
+    },
+    { name: "enable_date", label: t("device.enable_date"), type: "date", value: d.enable_date },
+    { name: "export_date", label: t("device.export_date"), type: "date", value: d.export_date },
+  ];
+}
+
+function fill(form, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const control = form.elements.namedItem(name);
+    if (control) {
+      control.value = value;
+      control.classList.add("probed");
+    }
+  }
+}
+
+export async function render(ctx) {
+  const head = h("div", {});
+  const list = h("div", {}, spinner());
+  ctx.view.append(head, list);
+  const picked = await pickCenter(ctx, "devices", head);
+  if (!picked) return clear(list);
+  const { center } = picked;
+  const add = ctx.isAdmin ? button(t("device.add"), () => edit(null), { kind: "primary", testid: "device-add" }) : null;
+  head.prepend(pageHeader(t("device.title", { center: center.name }), add));
+
+  async function load() {
+    try {
+      const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/devices`, { rows: 1000 });
+      const summary = h(
+        "p",
+        { class: "muted", "data-testid": "device-summary" },
+        t("device.summary", { total: rows.length, idle: rows.filter((d) => d.node_status === "0").length }),
+      );
+      clear(
+        list,
+        summary,
+        table(columns(), rows, {
+          empty: t("device.none"),
+          testid: "devices-table",
+          rowTestid: (d) => `device-${d.name}`,
+        }),
+      );
+    } catch (error) {
+      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+    }
+  }
+
+  function columns() {
+    return [
+      { label: t("device.name"), render: (d) => h("strong", { text: d.name }) },
+      {
+        label: t("device.address"),
+        render: (d) => [
+          h("code", { text: `${d.ip}:${d.sshport}` }),
+          d.external_ip && d.external_ip !== "未设置" ? h("small", { class: "sub", text: d.external_ip }) : null,
+        ],
+      },
+      { label: t("device.kind"), render: (d) => `${t(`device.type${d.devicetype}`)} · ${t(`device.${d.role}`)}` },
+      {
+        label: t("device.status"),
+        render: (d) =>
+          d.node_status === "1"
+            ? badge(t("device.occupied"), "warn", "status-occupied")
+            : badge(t("device.idle"), "ok", "status-idle"),
+      },
+      { label: "CPU", render: (d) => `${d.cpu_model} × ${d.cpu_stock}` },
+      { label: t("device.memory"), render: (d) => `${d.memory_stock} GiB` },
+      { label: t("device.disk"), render: (d) => `${d.sysdisk_stock} + ${d.datadisk_stock} GiB` },
+      { label: "GPU", render: (d) => (d.gpu_stock ? `${d.gpu_model} × ${d.gpu_stock}` : "—") },
+      { label: t("device.cluster"), render: (d) => dash(d.clusterid) },
+      {
+        label: t("common.actions"),
+        class: "actions",
+        render: (d) =>
+          ctx.isAdmin
+            ? [
+                button(t("device.probe"), (e) => probeRow(d, e.currentTarget), { testid: "device-probe" }),
+                button(t("action.edit"), () => edit(d), { testid: "device-edit" }),
+                button(t("action.delete"), (e) => remove(d, e.currentTarget), {
+                  kind: "danger",
+                  testid: "device-delete",
+                }),
+              ]
+            : "—",
+      },
+    ];
+  }
+
+  async function probeRow(device, btn) {
+    try {
+      const probed = await busy(btn, () => probeDevice(device.id));
+      await edit(device, probed);
+    } catch (error) {
+      toast(error.message, error instanceof ProbeUnavailable ? "warn" : "error");
+    }
+  }
+
+  async function edit(device, probed = {}) {
+    const note = h(
+      "p",
+      { class: "notice", "data-testid": "probe-note", hidden: !Object.keys(probed).length },
+      t("device.probed"),
+    );
+    const extra = [note];
+    if (device) {
+      // Probing from inside the dialog fills the hardware fields in place; nothing is saved until "保存".
+      const probeBtn = button(
+        t("device.probe"),
+        async () => {
+          try {
+            const found = await busy(probeBtn, () => probeDevice(device.id));
+            fill(probeBtn.form, found);
+            note.hidden = false;
+          } catch (error) {
+            note.textContent = error.message;
+            note.hidden = false;
+          }
+        },
+        { testid: "dialog-probe" },
+      );
+      extra.unshift(
+        h("div", { class: "inline-tools" }, probeBtn, h("small", { class: "hint", text: t("device.probeHint") })),
+      );
+    }
+    const saved = await formDialog({
+      title: device ? t("device.edit", { name: device.name }) : t("device.add"),
+      fields: deviceFields(device, probed),
+      extra: h("div", {}, extra),
+      testid: "device-dialog",
+      onSubmit: (values) =>
+        device
+          ? api.patch(`/api/v1/devices/${seg(device.id)}`, withoutBlank(values, SECRETS))
+          : api.post("/api/v1/devices", { ...withoutBlank(values, SECRETS), cpcid: center.id }),
+    });
+    if (saved) {
+      toast(t(device ? "toast.saved" : "toast.added", { name: saved.name }), "success");
+      await load();
+    }
+  }
+
+  async function remove(device, btn) {
+    if (!(await confirmDialog(t("device.confirmDelete", { name: device.name }), t("action.delete")))) return;
+    try {
+      await busy(btn, () => api.del(`/api/v1/devices/${seg(device.id)}`));
+      toast(t("toast.deleted", { name: device.name }), "success");
+      await load();
+    } catch (error) {
+      toastError(error);
+    }
+  }
+
+  await load();
+}
