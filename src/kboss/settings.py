@@ -46,25 +46,19 @@ class Settings(BaseSettings):
 
     def resolved_secret_key(self) -> str:
         """The deployment key: from the environment, else generated once into the data dir."""
-        if self.secret_key:
-            return self.secret_key
-        key_file = self.data_dir / "secret.key"
-        if not key_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
-        return key_file.read_text().strip()
+        return self.secret_key or self._generated("secret.key", 48)
 
     def resolved_site_password(self) -> str:
         """The local site agent's password: from the environment, else generated once into the data dir."""
-        if self.site_password:
-            return self.site_password
-        pw_file = self.data_dir / "site.password"
-        if not pw_file.exists():
+        return self.site_password or self._generated("site.password", 24)
+
+    def _generated(self, file_name: str, nbytes: int) -> str:
+        path = self.data_dir / file_name
+        if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            pw_file.write_text(secrets.token_urlsafe(24))
-            pw_file.chmod(0o600)
-        return pw_file.read_text().strip()
+            path.write_text(secrets.token_urlsafe(nbytes))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
 
 @lru_cache
