@@ -12,10 +12,12 @@ from fastapi import FastAPI
 from kboss import __version__
 from kboss.api import errors
 from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
+from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
 from kboss.api.compat import registry as compat_registry
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
+from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     compat_registry.install(app)
     app.include_router(v1_auth.router)
     app.include_router(v1_catalog.router)
+    app.include_router(v1_instances.router)
     app.include_router(v1_operations.router)
     app.include_router(site_api.router)
     app.include_router(web_routes.router)

@@ -23,7 +23,8 @@ users:
 """
 CENTER = {
     "name": "首都算力中心1",
-    "pcapi_url": "https://opencomputing.ai",
+    # No agent listens there: tests never send traffic off this machine.
+    "pcapi_url": "http://127.0.0.1:9",
     "api_user": "ysh",
     "api_pwd": "Kyy@123456",
     "contactname": "Ahexl",

@@ -47,7 +47,7 @@ def done(info: str, data: Any) -> JSONResponse:
     return envelope(True, info, data, key="info")
 
 
-@router.get(f"{PCAPI}/get_cluster_pods")
+@router.api_route(f"{PCAPI}/get_cluster_pods", methods=["GET", "POST"])
 async def get_cluster_pods(site: Site, params: Params) -> JSONResponse:
     access = targets.cluster_access(params)
     async with open_cluster(access, site) as client:
@@ -55,7 +55,7 @@ async def get_cluster_pods(site: Site, params: Params) -> JSONResponse:
     return done("operate success", {"total": len(rows), "rows": rows})
 
 
-@router.get(f"{PCAPI}/get_cluster_nodes")
+@router.api_route(f"{PCAPI}/get_cluster_nodes", methods=["GET", "POST"])
 async def get_cluster_nodes(site: Site, params: Params) -> JSONResponse:
     access = targets.cluster_access(params)
     async with open_cluster(access, site) as client:
@@ -63,13 +63,39 @@ async def get_cluster_nodes(site: Site, params: Params) -> JSONResponse:
     return done("operate success", {"total": len(rows), "rows": rows})
 
 
-@router.get(f"{NATIVE}/cluster/nodes")
+@router.api_route(f"{NATIVE}/cluster/nodes", methods=["GET", "POST"])
 async def native_cluster_nodes(site: Site, params: Params) -> JSONResponse:
-    """Nodes with labels, allocatable, capacity, taints: what dashboards and the capacity check need."""
+    """Nodes with labels, allocatable, capacity, taints, and what their pods request (`requested`, `pods`):
+    what dashboards and the capacity check need."""
     access = targets.cluster_access(params)
     async with open_cluster(access, site) as client:
         rows = await views.list_node_details(client, now=dt.datetime.now(dt.UTC))
-    return done("operate success", {"total": len(rows), "rows": rows})
+        with api_errors("读取 Pod"):
+            pod_dicts = [pod.to_dict() async for pod in client.list(Pod, namespace=ALL_NS)]
+    usage = _requested_by_node(pod_dicts)
+    data = [{**row, **usage.get(row["node_name"], {"requested": {}, "pods": 0})} for row in rows]
+    return done("operate success", {"total": len(data), "rows": data})
+
+
+def _requested_by_node(pod_dicts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per node, the summed requests of its non-terminated pods as the scheduler counts them (quantity strings,
+    cpu in millicores) and how many such pods it runs."""
+    totals: dict[str, dict[str, int]] = {}
+    counts: dict[str, int] = {}
+    for pod in map(capacity.PodInfo.from_api, pod_dicts):
+        if not pod.occupies_node:
+            continue
+        node = totals.setdefault(pod.node_name, {})
+        counts[pod.node_name] = counts.get(pod.node_name, 0) + 1
+        for resource, amount in pod.requests.items():
+            node[resource] = node.get(resource, 0) + amount
+    return {
+        name: {
+            "requested": {res: f"{v}m" if res == capacity.CPU else str(v) for res, v in resources.items()},
+            "pods": counts[name],
+        }
+        for name, resources in totals.items()
+    }
 
 
 @router.post(f"{PCAPI}/node_label_opt")

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from kboss.api.compat.registry import compat
 from kboss.api.errors import envelope, ok
 from kboss.api.params import flag
-from kboss.services import centers, clusters, components, devices, labels
+from kboss.services import buy, centers, clusters, components, devices, labels
 from kboss.services.context import Ctx
 from kboss.services.listing import page_from_params
 
@@ -151,5 +151,5 @@ async def accrual_price(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 
 @compat(f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy")
 async def obtaining_gpuinfo(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    inventory = await components.gpu_inventory(ctx, params.get("cpcid"), params.get("clusterid"))
+    inventory = await buy.live_gpu_inventory(ctx, params.get("cpcid"), params.get("clusterid"))
     return ok("获取集群GPU库存成功", inventory)

@@ -1,0 +1,187 @@
+"""Instance records: where an instance lives, how it is found, and how it reads in answers.
+
+Shared by the instance flows (`kboss.services.instances`), the live boards and the buy page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from kboss.crypto import MASK
+from kboss.db.models import Center, Cluster, User
+from kboss.db.models_instances import Instance
+from kboss.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from kboss.services import stock
+from kboss.services.centers import get_center
+from kboss.services.clusters import get_cluster
+from kboss.services.context import Ctx
+from kboss.services.listing import Page, order_by, paged_rows
+from kboss.services.records import time_text
+from kboss.site_client import SiteClient
+
+# The only request parameters that shape an instance. Names (namespace, controller...) are never taken from a
+# caller: they derive from the ids, so nobody can point an instance at another organisation's namespace.
+SPEC_FIELDS = (
+    "source_name",
+    "instance_type",
+    "source_podengine",
+    "source_replicasetnum",
+    "pod_imagepath",
+    "source_authuser",
+    "source_authpasswd",
+    "source_cpurate",
+    "source_memrate",
+    "source_gpu",
+    "gpu_model",
+    "disk_sys_limit",
+    "source_storagelimits",
+    "source_mountpath",
+    "source_selflabel",
+    "source_nodeselector",
+    "source_portmode",
+    "source_restartpolicy",
+    "source_apiport",
+    "source_insideport",
+    "source_outsideport",
+    "source_schedule",
+    "source_ingresshost",
+)
+IMMUTABLE = ("instance_type", "source_podengine")  # another controller kind is another instance
+SORTABLE = {"source_name": Instance.source_name, "created_at": Instance.created_at, "state": Instance.state}
+STATE_TEXT = {"applying": "创建中", "ready": "就绪", "updating": "变更中", "deleting": "删除中", "failed": "失败"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an instance lives
+
+
+async def find_cluster(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> tuple[Center, Cluster]:
+    """The caller's org's cluster, and its center; `cpcid`, when given, must be that center."""
+    cluster = await get_cluster(ctx, clusterid)
+    if cpcid and cpcid != cluster.cpcid:
+        raise InvalidParameter("cpcid", "集群不属于该算力中心")
+    return await get_center(ctx, cluster.cpcid), cluster
+
+
+def kubeconfig_of(ctx: Ctx, cluster: Cluster) -> str:
+    if not cluster.kubeconfig:
+        raise Conflict(f"集群 {cluster.name} 还没有 kubeconfig (尚未建成或未导入),不能操作")
+    return ctx.box.open(cluster.kubeconfig)
+
+
+async def end_reads(ctx: Ctx) -> None:
+    """End the read transaction before a call to a site: no connection is held idle across the network.
+    (A commit, not a rollback: a rollback would expire the rows read, which async code cannot reload lazily.)"""
+    await ctx.session.commit()
+
+
+def site_for(ctx: Ctx, center: Center) -> SiteClient:
+    return SiteClient.for_center(center, ctx.box)
+
+
+def needs_of(instance: Instance) -> list[stock.Need]:
+    return [stock.Need.from_json(item) for item in instance.stock or []]
+
+
+def agent_params(instance: Instance, ctx: Ctx) -> dict[str, str]:
+    """What the site agent's yaml_apply_delete needs to rebuild this instance's objects."""
+    values = {name: getattr(instance, name) for name in SPEC_FIELDS if name != "source_authpasswd"}
+    values["source_authpasswd"] = ctx.box.open(instance.source_authpasswd)
+    values.update(
+        id=instance.id,
+        clusterid=instance.clusterid,
+        cpcid=instance.cpcid,
+        orgid=instance.orgid,
+        namespace_name=instance.namespace_name,
+        serviceaccount_name=instance.serviceaccount_name,
+        podcd_name=instance.podcd_name,
+        service_name=instance.service_name,
+    )
+    return {key: "" if value is None else str(value) for key, value in values.items()}
+
+
+async def get_instance(ctx: Ctx, instance_id: str | None, param: str = "id") -> Instance:
+    """The instance, when the caller may see it: its owner, or an admin of its org."""
+    if not instance_id:
+        raise MissingParameter(param)
+    query = select(Instance).where(Instance.id == str(instance_id), Instance.orgid == ctx.orgid)
+    if not ctx.principal.is_admin:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    found = await ctx.session.scalar(query)
+    if found is None:
+        raise NotFound(f"资源实例不存在: {instance_id}")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+async def list_instances(
+    ctx: Ctx, cpcid: str | None, clusterid: str | None, page: Page, reveal: bool = False
+) -> dict[str, Any]:
+    _, cluster = await find_cluster(ctx, cpcid, clusterid)
+    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == cluster.id)
+    if not ctx.principal.is_admin:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    query = query.order_by(*order_by(SORTABLE, page.sort, [Instance.created_at, Instance.id]))
+    result = await paged_rows(ctx.session, query, page, lambda i: {"instance": i})
+    names = await usernames(ctx, {row["instance"].userid for row in result["rows"]})
+    result["rows"] = [
+        {**instance_row(row["instance"], ctx, names, reveal), "row_num_": row["row_num_"]} for row in result["rows"]
+    ]
+    return result
+
+
+async def instances_in_cluster(ctx: Ctx, clusterid: str, *, mine_only: bool) -> list[Instance]:
+    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == clusterid)
+    if mine_only:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    return list((await ctx.session.scalars(query.order_by(Instance.created_at, Instance.id))).all())
+
+
+async def usernames(ctx: Ctx, user_ids: set[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    query = select(User.id, User.username).where(User.id.in_(user_ids), User.orgid == ctx.orgid)
+    return {uid: name for uid, name in (await ctx.session.execute(query)).all()}
+
+
+def _password(instance: Instance, ctx: Ctx, reveal: bool) -> str:
+    return ctx.box.open(instance.source_authpasswd) if reveal and ctx.principal.is_admin else MASK
+
+
+def instance_row(instance: Instance, ctx: Ctx, names: Mapping[str, str], reveal: bool = False) -> dict[str, Any]:
+    """A row of get_cpcpodyaml: the spec's fields (numbers as numbers), then kboss's own."""
+    row: dict[str, Any] = {"id": instance.id}
+    row.update({name: getattr(instance, name) for name in ("namespace_name", "serviceaccount_name", "podcd_name")})
+    row.update(service_name=instance.service_name, clusterid=instance.clusterid, cpcid=instance.cpcid)
+    row.update({name: getattr(instance, name) for name in SPEC_FIELDS})
+    row["source_authpasswd"] = _password(instance, ctx, reveal)
+    row.update(
+        username=names.get(instance.userid, instance.userid),
+        userid=instance.userid,
+        orgid=instance.orgid,
+        cpu_model=instance.cpu_model,
+        state=instance.state,
+        state_text=STATE_TEXT.get(instance.state, instance.state),
+        last_error=instance.last_error,
+        stock=[
+            {k: v for k, v in item.items() if k in ("role", "type", "model", "unit", "amount")}
+            for item in instance.stock or []
+        ],
+        created_at=time_text(instance.created_at),
+        updated_at=time_text(instance.updated_at),
+    )
+    return row
+
+
+def instance_echo(instance: Instance, ctx: Ctx, action: str | None = None) -> dict[str, Any]:
+    """The answer of new/update_cpcpodyaml: the parameters echoed as strings, names and ids, password masked."""
+    echo = {key: "" if value is None else str(value) for key, value in agent_params(instance, ctx).items()}
+    echo["source_authpasswd"] = MASK
+    echo.update(cpu_model=instance.cpu_model, state=instance.state)
+    return {"action": action, **echo} if action else echo

@@ -1,0 +1,253 @@
+"""Component stock in a cluster: what an instance needs, consumed and released without ever overselling.
+
+An instance needs cpu cores of `cpu_model`, memory, a system disk (`disk_sys_limit`), a data disk
+(`source_storagelimits`) and GPU cards of `gpu_model`. Each need is taken from one component of the cluster's
+center (its stock row in that cluster), converted to the component's `resource_unit` as quotes convert
+(`kboss.services.units`), and rounded up to whole units: stock is counted in whole units, and rounding down would
+sell what is not there.
+
+Consuming is one conditional UPDATE per stock row, `consumed = consumed + n WHERE stock - consumed >= n`, whose
+row count says whether it held. The database applies it atomically on SQLite (one writer at a time) and on
+PostgreSQL (a concurrent writer waits for the row, then re-checks the condition), so no interleaving of orders
+can take more than the stock. Rows are updated in id order, so two orders never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kboss.db.models import Component, ComponentStock
+from kboss.errors import Conflict, InvalidParameter
+from kboss.kube.instance_spec import InstanceSpec
+from kboss.services import units
+
+DEFAULT_MODEL = "STANDARD"
+# What an instance consumes, by role: the component type, the parameter naming its model, preferred models.
+ROLE_TYPE = {"cpu": "cpu", "memory": "memory", "sysdisk": "disk", "datadisk": "disk", "gpu": "gpu"}
+ROLE_PARAM = {
+    "cpu": "cpu_model",
+    "memory": "memory_model",
+    "sysdisk": "sysdisk_model",
+    "datadisk": "disk_model",
+    "gpu": "gpu_model",
+}
+# The spec's catalog sells disks as models SYS and DATA: each disk of an instance goes to its own when present.
+PREFERRED_MODELS = {"sysdisk": "SYS", "datadisk": "DATA"}
+# Engines whose pods all run at once, `replicas` of them; the others run one pod at a time.
+REPLICATED = frozenset({"StatefulSet", "Deployment", "DaemonSet"})
+NO_TYPE = "没有该类型组件"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A component of the center and its stock row in the cluster (`stock_id` None: never stocked there)."""
+
+    component_id: str
+    stock_id: str | None
+    type: str
+    model: str
+    unit: str
+    stock: int
+    consumed: int
+
+    @property
+    def available(self) -> int:
+        return self.stock - self.consumed
+
+
+@dataclass(frozen=True)
+class Need:
+    """An amount, in the component's unit, to take from one stock row."""
+
+    role: str
+    type: str
+    model: str
+    unit: str
+    component_id: str
+    stock_id: str | None
+    amount: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Need:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+    @property
+    def request_amount(self) -> Fraction:
+        """The amount back in request units (cores, Mi, Gi, cards)."""
+        return self.amount * units.RESOURCE_UNITS[self.type][self.unit]
+
+
+def short_message(type_: str, model: str, available: int, requested: int) -> str:
+    """The quote's words for short stock (`kboss.services.quotes`)."""
+    return f"{type_} {model} 库存不足 (库存: {available}, 请求: {requested})"
+
+
+async def cluster_offers(session: AsyncSession, orgid: str, cpcid: str, clusterid: str) -> list[Offer]:
+    """Every component of the center, with its stock and consumption in the cluster."""
+    join = (ComponentStock.component_id == Component.id) & (ComponentStock.clusterid == clusterid)
+    query = (
+        select(Component, ComponentStock.id, ComponentStock.stock, ComponentStock.consumed)
+        .outerjoin(ComponentStock, join)
+        .where(Component.orgid == orgid, Component.cpcid == cpcid)
+        .order_by(Component.type, Component.model)
+    )
+    return [
+        Offer(c.id, stock_id, c.type, c.model, c.resource_unit, stock or 0, consumed or 0)
+        for c, stock_id, stock, consumed in (await session.execute(query)).all()
+    ]
+
+
+def lookup(offers: Sequence[Offer], role: str, model: str | None) -> tuple[Offer | None, str]:
+    """The component a need of `role` draws on, or why there is none: the named model; else the role's
+    preferred model, the only one stocked in the cluster, or STANDARD. Anything else is ambiguous."""
+    kind = ROLE_TYPE[role]
+    candidates = [offer for offer in offers if offer.type == kind]
+    if not candidates:
+        return None, f"{NO_TYPE}: {kind}"
+    by_model = {offer.model: offer for offer in candidates}
+    if model:
+        found = by_model.get(model)
+        return found, "" if found else f"无效的 {kind} 部件型号: {model}"
+    preferred = PREFERRED_MODELS.get(role)
+    if preferred in by_model:
+        return by_model[preferred], ""
+    stocked = [offer for offer in candidates if offer.stock_id is not None]
+    if len(stocked) == 1:
+        return stocked[0], ""
+    if DEFAULT_MODEL in by_model:
+        return by_model[DEFAULT_MODEL], ""
+    return None, f"该集群有多种 {kind} 部件 ({'/'.join(sorted(by_model))}),请指定型号"
+
+
+def pick(offers: Sequence[Offer], role: str, model: str | None) -> Offer:
+    """`lookup`, refusing what it cannot find: a missing type is the catalog's gap, the rest the caller's."""
+    offer, problem = lookup(offers, role, model)
+    if offer is not None:
+        return offer
+    if problem.startswith(NO_TYPE):
+        raise Conflict(f"{problem} (该算力中心没有此类部件,无法扣减库存)")
+    raise InvalidParameter(ROLE_PARAM[role], problem)
+
+
+def in_unit(kind: str, request_amount: Fraction, unit: str) -> int:
+    """A request amount (cores, Mi, Gi, cards) in the component's unit, rounded up to a whole unit."""
+    return math.ceil(units.request_amount_in(kind, request_amount, unit))
+
+
+def instance_requests(spec: InstanceSpec) -> dict[str, Fraction]:
+    """What an instance takes, by role, in request units. A StatefulSet has a data disk per replica; the other
+    engines share one claim. A DaemonSet counts `replicas` pods: the platform cannot know the nodes it will match."""
+    pods = spec.replicas if spec.engine in REPLICATED else 1
+    volumes = pods if spec.engine == "StatefulSet" else 1
+    return {
+        "cpu": Fraction(spec.cpu_millicores, 1000) * pods,
+        "memory": Fraction(spec.memory_bytes, 2**20) * pods,
+        "sysdisk": Fraction(spec.ephemeral_bytes, 2**30) * pods,
+        "datadisk": Fraction(spec.storage_bytes, 2**30) * volumes if spec.storage_bytes else Fraction(0),
+        "gpu": Fraction(spec.gpu * pods),
+    }
+
+
+def needs_for(offers: Sequence[Offer], requests: Mapping[str, Fraction], models: Mapping[str, str]) -> list[Need]:
+    """One need per role with a positive amount; roles asking for nothing need no component at all."""
+    found = []
+    for role, amount in requests.items():
+        if amount <= 0:
+            continue
+        offer = pick(offers, role, models.get(role) or None)
+        need = in_unit(offer.type, amount, offer.unit)
+        found.append(Need(role, offer.type, offer.model, offer.unit, offer.component_id, offer.stock_id, need))
+    return found
+
+
+def per_row(needs: Iterable[Need]) -> dict[str, tuple[Need, int]]:
+    """Needs summed per stock row (a system and a data disk may share one component), keyed by stock id."""
+    totals: dict[str, tuple[Need, int]] = {}
+    for need in needs:
+        key = need.stock_id or f"unstocked:{need.component_id}"
+        first, amount = totals.get(key, (need, 0))
+        totals[key] = (first, amount + need.amount)
+    return totals
+
+
+def shortfalls(offers: Sequence[Offer], needs: Iterable[Need]) -> list[str]:
+    """Catalog-only check: the quote's message for every stock row that cannot cover what is asked."""
+    available = {offer.stock_id: offer.available for offer in offers if offer.stock_id}
+    return [
+        short_message(need.type, need.model, available.get(need.stock_id or "", 0), amount)
+        for need, amount in per_row(needs).values()
+        if amount > available.get(need.stock_id or "", 0)
+    ]
+
+
+async def consume(session: AsyncSession, needs: Iterable[Need]) -> None:
+    """Take every need, or raise InsufficientStock (the caller rolls the transaction back)."""
+    for key, (need, amount) in sorted(per_row(needs).items()):
+        if amount <= 0:
+            continue
+        if need.stock_id is None:
+            raise InsufficientStock(short_message(need.type, need.model, 0, amount))
+        result = await session.execute(
+            update(ComponentStock)
+            .where(ComponentStock.id == key, ComponentStock.stock - ComponentStock.consumed >= amount)
+            .values(consumed=ComponentStock.consumed + amount)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            row = (
+                await session.execute(
+                    select(ComponentStock.stock, ComponentStock.consumed).where(ComponentStock.id == key)
+                )
+            ).one_or_none()
+            left = row.stock - row.consumed if row else 0
+            raise InsufficientStock(short_message(need.type, need.model, max(left, 0), amount))
+
+
+async def release(session: AsyncSession, needs: Iterable[Need]) -> None:
+    """Give back what `consume` took; never below zero (stock rows may have been edited by hand)."""
+    for key, (need, amount) in sorted(per_row(needs).items()):
+        if amount <= 0 or need.stock_id is None:
+            continue
+        await session.execute(
+            update(ComponentStock)
+            .where(ComponentStock.id == key)
+            .values(
+                consumed=case(
+                    (ComponentStock.consumed >= amount, ComponentStock.consumed - amount),
+                    else_=0,
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def difference(old: Iterable[Need], new: Iterable[Need]) -> tuple[list[Need], list[Need]]:
+    """(what to take more, what to give back) when an instance changes from `old` to `new` needs."""
+    before, after = per_row(old), per_row(new)
+    more, less = [], []
+    for key in sorted(set(before) | set(after)):
+        need, amount_after = after.get(key, (before[key][0], 0))
+        delta = amount_after - before.get(key, (need, 0))[1]
+        if delta > 0:
+            more.append(_with_amount(need, delta))
+        elif delta < 0:
+            less.append(_with_amount(before[key][0], -delta))
+    return more, less
+
+
+def _with_amount(need: Need, amount: int) -> Need:
+    return Need(need.role, need.type, need.model, need.unit, need.component_id, need.stock_id, amount)
