@@ -27,6 +27,7 @@ from kboss.services.validation import (
     check_date_order,
     parse,
 )
+from kboss.site_client.client import SiteClient
 
 NODE_STATUS_TEXT = {0: "空闲", 1: "占用"}
 DEVICETYPE_TEXT = {0: "虚拟机", 1: "物理机"}
@@ -170,3 +171,30 @@ async def _commit_unique(ctx: Ctx, data: DeviceInput) -> None:
     except IntegrityError:
         await ctx.session.rollback()
         raise Conflict(f"该算力中心已有地址为 {data.ip}:{data.sshport} 的设备") from None
+
+
+async def probe_device(ctx: Ctx, device_id: str | None) -> dict[str, Any]:
+    """Log into the device through its center's site agent; answer its facts and the catalog fields they suggest."""
+    ctx.require_admin()
+    device = await get_device(ctx, device_id)
+    center = await get_center(ctx, device.cpcid)
+    async with SiteClient.for_center(center, ctx.box) as site:
+        facts = await site.probe(
+            device.ip, device.sshport, device.adminuser, ctx.box.open(device.adminpwd), ctx.box.open(device.ssh_key)
+        )
+    return {"device_id": device.id, "facts": facts, "suggested": suggested_fields(facts)}
+
+
+def suggested_fields(facts: dict[str, Any]) -> dict[str, Any]:
+    """Device fields as the probe sees them (memory in Gi, disks split into the first and the rest)."""
+    disks = [int(disk.get("size_gib", 0)) for disk in facts.get("disks", [])]
+    gpus = facts.get("gpus", [])
+    return {
+        "cpu_model": facts.get("cpu_model") or "STANDARD",
+        "cpu_stock": int(facts.get("cpu_cores", 0)),
+        "memory_stock": int(facts.get("memory_mib", 0)) // 1024,
+        "sysdisk_stock": disks[0] if disks else 0,
+        "datadisk_stock": sum(disks[1:]),
+        "gpu_model": gpus[0]["model"] if gpus else "STANDARD",
+        "gpu_stock": sum(int(group.get("count", 0)) for group in gpus),
+    }

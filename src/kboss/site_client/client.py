@@ -43,6 +43,9 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+PROBE_SECONDS = 90.0
+
+
 class SiteUnreachable(UpstreamError):
     """The site agent itself did not answer. `sent` tells whether the request may have reached it."""
 
@@ -129,6 +132,11 @@ class SiteClient:
         """Per product: fits or not, on how many nodes, and the scheduler's reasons (native endpoint)."""
         body = {"kubeconfig": kubeconfig, "resources": products_json}
         return _rows(await self._call(f"{NATIVE}/capacity", body, read_seconds))
+
+    async def probe(self, host: str, port: int, user: str, password: str, private_key: str) -> dict[str, Any]:
+        """Log into a machine and report its facts: OS, CPU, memory, disks, GPUs, swap, kubelet."""
+        body = {"host": host, "port": str(port), "user": user, "psssword": password, "private_key": private_key}
+        return _mapping(await self._call(f"{NATIVE}/probe", {k: v for k, v in body.items() if v}, PROBE_SECONDS))
 
     # -- transport ---------------------------------------------------------------------------------
 

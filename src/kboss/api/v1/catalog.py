@@ -80,6 +80,11 @@ async def update_device(ctx: CtxDep, device_id: str, body: dict[str, Any] = Json
     return devices.device_row(await devices.update_device(ctx, {**body, "id": device_id}), ctx)
 
 
+@router.post("/devices/{device_id}/probe")
+async def probe_device(ctx: CtxDep, device_id: str) -> dict[str, Any]:
+    return await devices.probe_device(ctx, device_id)
+
+
 @router.delete("/devices/{device_id}", status_code=204)
 async def delete_device(ctx: CtxDep, device_id: str) -> None:
     await devices.delete_device(ctx, device_id)
