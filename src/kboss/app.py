@@ -29,6 +29,7 @@ from kboss.services.op_worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings
 from kboss.site import api as site_api
 from kboss.site.access import SiteState
+from kboss.site.provision import routes as provision_routes
 from kboss.ssh import ConnectOptions, KnownHostsStore
 from kboss.web import routes as web_routes
 
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_instances.router)
     app.include_router(v1_operations.router)
     app.include_router(site_api.router)
+    app.include_router(provision_routes.router)
     app.include_router(web_routes.router)
     return app
 
@@ -132,4 +134,5 @@ def create_site_app(settings: Settings | None = None) -> FastAPI:
 
     app = _base_app(lifespan)
     app.include_router(site_api.router)
+    app.include_router(provision_routes.router)
     return app

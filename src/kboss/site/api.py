@@ -17,7 +17,7 @@ from lightkube.resources.core_v1 import Node, Pod
 from kboss.api.errors import envelope
 from kboss.api.jsonresp import EnvelopeResponse
 from kboss.api.params import Params
-from kboss.errors import InvalidParameter
+from kboss.errors import CommandFailed, InvalidParameter
 from kboss.kube import apply as kube_apply
 from kboss.kube import capacity, nodes, views
 from kboss.kube.client import api_errors
@@ -27,6 +27,7 @@ from kboss.site import targets
 from kboss.site.access import SiteState, open_cluster
 from kboss.site.auth import check_basic_auth
 from kboss.site.probe import probe
+from kboss.site.provision import RESET, ProvisionParams, run_step
 from kboss.ssh import SshTarget, connect
 
 PCAPI = "/pcapi/api/v1/cluster/common"
@@ -161,9 +162,12 @@ async def delete_cluster_node(site: Site, params: Params) -> JSONResponse:
 
 
 async def reset_machine(site: SiteState, worker: SshTarget) -> str:
+    """The provisioning `reset` step: kubeadm reset, CNI configuration removed, containerd restarted."""
     async with connect(worker, known_hosts=site.known_hosts, options=site.ssh_options) as ssh:
-        result = await ssh.run(["kubeadm", "reset", "--force"], sudo=True, check=True, name="kubeadm reset")
-    return result.output_tail(500)
+        result = await run_step(ssh, RESET, ProvisionParams.from_mapping({}, "worker", host=worker.host))
+    if not result.ok:
+        raise CommandFailed("reset", 1, result.error or result.output[-500:])
+    return result.output[-500:]
 
 
 @router.post(f"{PCAPI}/yaml_apply_delete")
