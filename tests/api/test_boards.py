@@ -51,10 +51,37 @@ async def test_pods_board_shows_the_spec_fields_and_limits_from_the_instance(sit
         "0",
         "0",
     )
-    # No metrics API is read yet: usage is unknown, shown as "-" rather than a made-up zero.
+    # The fake has no metrics API (no metrics-server): usage is unknown, shown as "-" rather than a made-up zero.
     assert (mine["pod_cpurate"], mine["pod_memrate"], mine["pod_nominated_node"]) == ("-", "-", "无")
     system = rows["coredns-5d78c9869d-abcde"]
     assert (system["pod_cpu_limit"], system["instance_id"]) == ("-", "")
+
+
+async def test_pods_board_shows_usage_from_the_metrics_api(site: Site) -> None:
+    created = await _instance_with_a_pod(site, site.admin, "web")
+    mine_name = f"{created['podcd_name']}-0"
+    site.fake.add_pod("coredns-5d78c9869d-abcde", "kube-system", node="k8s-master", requests={"cpu": "100m"})
+    site.fake.add_pod("pending-0", "default")
+    site.fake.add_pod_metrics(
+        mine_name, site.namespace, containers={"c0": {"cpu": "250m", "memory": "128Mi"}, "c1": {"cpu": "1"}}
+    )
+    # metrics-server reports nanocores and Ki; the spec's example shows 0.004核 and 2.539Mi.
+    site.fake.add_pod_metrics(
+        "coredns-5d78c9869d-abcde", "kube-system", containers={"coredns": {"cpu": "3500000n", "memory": "2600Ki"}}
+    )
+    board = await site.admin.ok(PODS, "GET", cpcid=site.cpcid, clusterid=site.clusterid)
+    assert_fields_like_spec(PODS, board)
+    rows = _by(board["rows"], "pod_name")
+    assert (rows[mine_name]["pod_cpurate"], rows[mine_name]["pod_memrate"]) == ("1.250核", "128.000Mi")
+    assert rows[mine_name]["pod_cpu_limit"] == "1"
+    system = rows["coredns-5d78c9869d-abcde"]
+    assert (system["pod_cpurate"], system["pod_memrate"]) == ("0.004核", "2.539Mi")
+    # A pod the metrics API does not report (not started yet) has no usage to show.
+    assert (rows["pending-0"]["pod_cpurate"], rows["pending-0"]["pod_memrate"]) == ("-", "-")
+
+    site.fake.metrics_down = True  # metrics-server registered but not answering: the board still answers
+    board = await site.admin.ok(PODS, "GET", cpcid=site.cpcid, clusterid=site.clusterid)
+    assert {(row["pod_cpurate"], row["pod_memrate"]) for row in board["rows"]} == {("-", "-")}
 
 
 async def test_members_see_the_pods_of_their_own_instances_only(site: Site) -> None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.kubefake import eviction
+from tests.kubefake import eviction, metrics
 from tests.kubefake.errors import ApiStatusError, bad_request
 from tests.kubefake.fake import KubeFake, RecordedRequest
 from tests.kubefake.resources import Target, parse_path
@@ -73,6 +73,8 @@ def _dispatch(fake: KubeFake, request: Request, raw: bytes, content_type: str) -
         return PlainTextResponse("ok")
     if path == "/version":
         return JSONResponse(VERSION)
+    if path == metrics.PREFIX or path.startswith(metrics.PREFIX + "/"):
+        return metrics.serve(fake.pod_metrics_snapshot(), fake.metrics_down, request.method, path)
     target = parse_path(path)
     if target is None or (target.rt.namespaced and target.name and target.namespace is None):
         raise ApiStatusError(404, "NotFound", "the server could not find the requested resource")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.kubefake import seed
+from tests.kubefake import metrics, seed
 from tests.kubefake.resources import by_kind
-from tests.kubefake.store import Store
+from tests.kubefake.store import Store, rfc3339
 
 
 @dataclass
@@ -32,11 +33,17 @@ class KubeFake:
         self.store = Store()
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
+        self._metrics_lock = threading.Lock()
+        self._pod_metrics: dict[tuple[str, str], dict[str, Any]] | None = None
+        self.metrics_down = False
 
     def reset(self) -> None:
-        """Empty cluster, empty request log, immediate pod deletion."""
+        """Empty cluster, empty request log, immediate pod deletion, no metrics API."""
         self.store.reset()
         self.clear_requests()
+        with self._metrics_lock:
+            self._pod_metrics = None
+            self.metrics_down = False
 
     # -- request log ---------------------------------------------------------------------------------
 
@@ -75,6 +82,31 @@ class KubeFake:
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         return self.store.items(by_kind(kind), namespace)
+
+    # -- metrics API (metrics-server) ---------------------------------------------------------------------
+
+    def enable_metrics(self) -> None:
+        """Serve `metrics.k8s.io/v1beta1` (empty until pods get metrics); without it, the group answers 404."""
+        with self._metrics_lock:
+            if self._pod_metrics is None:
+                self._pod_metrics = {}
+
+    def add_pod_metrics(
+        self, name: str, namespace: str = "default", *, containers: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, Any]:
+        """The usage metrics-server reports for a pod, per container: `{"c0": {"cpu": "250m", "memory": "128Mi"}}`.
+        Enables the metrics API. The pod itself is not required to exist, as right after its deletion."""
+        obj = metrics.pod_metrics(name, namespace, {c: dict(u) for c, u in containers.items()}, rfc3339())
+        with self._metrics_lock:
+            if self._pod_metrics is None:
+                self._pod_metrics = {}
+            self._pod_metrics[(namespace, name)] = obj
+        return copy.deepcopy(obj)
+
+    def pod_metrics_snapshot(self) -> dict[tuple[str, str], dict[str, Any]] | None:
+        """A copy of the seeded PodMetrics by (namespace, name); None when the metrics API is not enabled."""
+        with self._metrics_lock:
+            return None if self._pod_metrics is None else copy.deepcopy(self._pod_metrics)
 
     # -- seeding (no validation: the objects are taken as the cluster's truth) ---------------------------
 

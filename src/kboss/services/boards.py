@@ -3,13 +3,15 @@
 Everything here is read from the live cluster through the center's site agent; a cluster that cannot be reached
 is an error with the agent's message, never an empty board. Node figures follow `kubectl describe node`:
 `node_cpurate` is what the pods on the node request over what it can allocate, and `available_*` is allocatable
-minus the requests of its non-terminated pods (the agent counts them the way the scheduler does).
+minus the requests of its non-terminated pods (the agent counts them the way the scheduler does). Pod figures
+`pod_cpurate` / `pod_memrate` are what the pod uses now, as the metrics API reports it through the agent
+(`0.004核`, `2.539Mi` as in the spec), and `-` when the cluster has no metrics API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from kboss.db.models_instances import Instance
@@ -22,12 +24,14 @@ from kboss.services.context import Ctx
 from kboss.services.instance_records import end_reads, find_cluster, instances_in_cluster, kubeconfig_of, site_for
 
 NONE = "<none>"
-NO_METRICS = "-"  # the agent reads no metrics API yet: usage is unknown, not zero
+NO_METRICS = "-"  # the cluster has no metrics API (or it did not report the pod): usage is unknown, not zero
 STATUS_TEXT = {"Ready": "已就绪", "NotReady": "未就绪", "Unknown": "未知"}
 CONTROL_ROLES = frozenset({"control-plane", "master"})
 # Labels Kubernetes and its add-ons put on every node say nothing an operator chose; the board hides them.
 _SYSTEM_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
 _GIB = Decimal(2**30)
+_MIB = Decimal(2**20)
+_THOUSANDTH = Decimal("0.001")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,12 +79,24 @@ def pod_row(pod: Mapping[str, Any], instance: Instance | None) -> dict[str, Any]
         pod_ip=_none_as(pod.get("pod_ip"), "无"),
         pod_node=_none_as(pod.get("pod_node"), "无"),
         pod_nominated_node=_none_as(pod.get("pod_nominated_node"), "无"),
-        pod_cpurate=NO_METRICS,
-        pod_memrate=NO_METRICS,
+        pod_cpurate=_usage(pod.get("pod_cpu_usage"), Decimal(1), "核"),
+        pod_memrate=_usage(pod.get("pod_memory_usage"), _MIB, "Mi"),
     )
     row.update(_limits(instance))
     row.update(instance_id=instance.id if instance else "", source_name=instance.source_name if instance else "")
     return row
+
+
+def _usage(quantity: Any, unit: Decimal, suffix: str) -> str:
+    """What the agent measured (`4m`, `2600Ki`) as the spec shows it: `0.004核`, `2.539Mi`; `-` when unknown
+    (no metrics API, the pod not reported yet, or an agent too old to read metrics)."""
+    if not isinstance(quantity, str) or quantity in ("", NO_METRICS):
+        return NO_METRICS
+    try:
+        amount = parse_quantity(quantity, "usage")
+    except InvalidParameter:
+        return NO_METRICS
+    return f"{(amount / unit).quantize(_THOUSANDTH, rounding=ROUND_HALF_UP)}{suffix}"
 
 
 def _limits(instance: Instance | None) -> dict[str, str]:

@@ -19,7 +19,7 @@ from kboss.api.jsonresp import EnvelopeResponse
 from kboss.api.params import Params
 from kboss.errors import CommandFailed, InvalidParameter
 from kboss.kube import apply as kube_apply
-from kboss.kube import capacity, nodes, views
+from kboss.kube import capacity, metrics, nodes, views
 from kboss.kube.client import api_errors
 from kboss.kube.instance_spec import InstanceSpec
 from kboss.kube.manifests import build_objects, object_refs
@@ -50,9 +50,12 @@ def done(info: str, data: Any) -> JSONResponse:
 
 @router.api_route(f"{PCAPI}/get_cluster_pods", methods=["GET", "POST"])
 async def get_cluster_pods(site: Site, params: Params) -> JSONResponse:
+    """The spec's rows plus `pod_cpu_usage` / `pod_memory_usage` from the metrics API (`-` without one)."""
     access = targets.cluster_access(params)
     async with open_cluster(access, site) as client:
-        rows = await views.list_pod_rows(client, now=dt.datetime.now(dt.UTC))
+        pods = await views.list_pod_rows(client, now=dt.datetime.now(dt.UTC))
+        usage = await metrics.pod_usage(client)
+    rows = [{**row, **metrics.usage_columns(usage, row["pod_namespace"], row["pod_name"])} for row in pods]
     return done("operate success", {"total": len(rows), "rows": rows})
 
 
