@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from kboss.app import create_site_app
 from kboss.db.models import Center
-from kboss.kube.labels import instance_name, namespace_name
+from kboss.kube.labels import instance_name, namespace_name, service_name
 from kboss.settings import Settings
 from tests.api.test_compat_catalog import CENTER, CPCC, assert_fields_like_spec
 from tests.kubefake import KubeFake
@@ -162,7 +162,8 @@ async def test_the_spec_example_is_created_scaled_and_deleted(site: Site) -> Non
     assert_fields_like_spec(NEW, created)
     name = instance_name(created["id"])
     assert created["namespace_name"] == site.namespace == namespace_name(site.clusterid, site.orgid)
-    assert (created["podcd_name"], created["service_name"]) == (f"{name}-statefulset", f"{name}-service")
+    assert created["podcd_name"] == f"{name}-statefulset"
+    assert created["service_name"] == service_name(created["id"])  # svc- prefixed when the id starts with a digit
     assert created["serviceaccount_name"] == f"{site.namespace}-serviceaccount"
     assert (created["source_authpasswd"], created["cpcid"], created["action"]) == ("******", site.cpcid, "apply")
 

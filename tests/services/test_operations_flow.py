@@ -118,7 +118,9 @@ async def test_retry_reruns_only_what_did_not_succeed(db_url: str) -> None:
         failed = await lab.wait_state(op_id, "failed")
         assert f"kubeadm_join@{w2}" in failed.last_error
         states = {(s.name, s.node): s.state for s in await lab.steps(op_id)}
-        assert states[("kubeadm_join", w1)] == "succeeded"  # the sibling node finished
+        # The sibling node finished: "skipped" when a slow machine's stale claim made the step run again and it
+        # found its own effect already there (the effect itself is still checked to have happened once, below).
+        assert states[("kubeadm_join", w1)] in ("succeeded", "skipped")
         assert states[("kubeadm_join", w2)] == "failed" and states[("wait_node_ready", w1)] == "pending"
 
         async with lab.ctx() as ctx:

@@ -155,9 +155,14 @@ async def test_devices(console: Console, no_page_errors: Callable[[], None]) -> 
     await expect(page.get_by_test_id("form-error")).to_contain_text("192.168.0.9:22")
     await page.get_by_test_id("dialog-cancel").click()
 
-    # The platform's probe endpoint does not exist yet: a clear message, not a silent failure.
+    # The site agent does not answer (127.0.0.1:9): the platform's message is shown, not a silent failure.
+    await page.get_by_test_id("device-gpu1").get_by_test_id("device-probe").click()
+    await expect(page.get_by_test_id("toast-error")).to_be_visible()
+    # A platform without the probe route (a bare 404): said plainly.
+    await page.route("**/api/v1/devices/*/probe", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
     await page.get_by_test_id("device-gpu1").get_by_test_id("device-probe").click()
     await expect(page.get_by_test_id("toast-warn")).to_contain_text("/api/v1/devices/{id}/probe")
+    await page.unroute("**/api/v1/devices/*/probe")
     await shot(page, "devices")
 
     # Once it exists and answers the site agent's host facts, the edit dialog opens with the hardware filled in.
@@ -229,7 +234,7 @@ async def test_clusters(console: Console, no_page_errors: Callable[[], None]) ->
     center = await api(page, "POST", "/api/v1/centers", CENTER)
     await page.goto(f"/#/clusters/{center['id']}")
     await expect(page.get_by_test_id("empty")).to_be_visible()
-    await expect(page.get_by_test_id("cluster-create")).to_be_disabled()
+    await expect(page.get_by_test_id("cluster-create")).to_be_enabled()
 
     await page.get_by_test_id("cluster-import").click()
     await fill(page, {"name": "朝阳区", "kubeconfig": "not: [a kubeconfig"})
@@ -250,7 +255,7 @@ async def test_clusters(console: Console, no_page_errors: Callable[[], None]) ->
     await page.get_by_test_id("dialog-submit").click()
     row = page.get_by_test_id("cluster-朝阳区一号")
     await expect(row).to_contain_text("2026-01-01 ~ 2027-01-01")
-    await expect(row.get_by_test_id("cluster-add-worker")).to_be_disabled()
+    await expect(row.get_by_test_id("cluster-add-worker")).to_be_enabled()
     await shot(page, "clusters")
     no_page_errors()
 
@@ -406,7 +411,7 @@ async def test_member_and_expired_session(console: Console, no_page_errors: Call
 
 async def test_phone(console: Console, no_page_errors: Callable[[], None]) -> None:
     page = await console.open("/#/centers", viewport=PHONE)
-    cpcid, _ = await center_with_cluster(page)
+    cpcid, clusterid = await center_with_cluster(page)
     await api(
         page,
         "POST",
@@ -435,4 +440,14 @@ async def test_phone(console: Console, no_page_errors: Callable[[], None]) -> No
     await page.screenshot(path=str(ARTIFACTS / "phone-device-dialog.png"))
     await page.get_by_test_id("dialog-cancel").click()
     await expect(page.get_by_test_id("device-dialog")).to_have_count(0)
+
+    # The product editor and the cluster boards fit a phone too.
+    await page.goto("/#/buy")
+    await expect(page.get_by_test_id("product-line").first).to_be_visible()
+    assert await page.evaluate(OVERFLOWING) == []
+    await shot(page, "phone-buy")
+    await page.goto(f"/#/clusters/{cpcid}?board={clusterid}")
+    await expect(page.get_by_test_id("pod-board").get_by_test_id("board-error")).to_be_visible(timeout=20000)
+    assert await page.evaluate(OVERFLOWING) == []
+    await shot(page, "phone-cluster-board")
     no_page_errors()

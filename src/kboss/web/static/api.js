@@ -72,6 +72,7 @@ function toError(status, payload, path) {
 export const api = {
   get: (path, query, options = {}) => request("GET", path, { ...options, query }),
   post: (path, body, options = {}) => request("POST", path, { ...options, body: body ?? {} }),
+  put: (path, body) => request("PUT", path, { body: body ?? {} }),
   patch: (path, body) => request("PATCH", path, { body }),
   del: (path) => request("DELETE", path),
 };

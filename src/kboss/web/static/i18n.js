@@ -1,10 +1,13 @@
 // Every label and message of the console, Chinese first (the default) and English. Messages from the server are
 // Chinese and are shown as they come; only the console's own words are translated here.
 
+import { OPS_MESSAGES } from "./i18n-ops.js";
+
 const STORE = "kboss.lang";
 const LANGS = ["zh", "en"];
 
-// key: [中文, English]. `{name}` placeholders are filled from t()'s second argument.
+// key: [中文, English]. `{name}` placeholders are filled from t()'s second argument. The words of the instance
+// form and the cluster boards live in i18n-ops.js (kept apart so each module stays short).
 const MESSAGES = {
   "app.skip": ["跳到主要内容", "Skip to content"],
   "app.menu": ["菜单", "Menu"],
@@ -157,10 +160,17 @@ const MESSAGES = {
   "cluster.create": ["创建集群", "Create cluster"],
   "cluster.addWorker": ["添加工作节点", "Add worker"],
   "cluster.board": ["节点/Pod 看板", "Nodes & pods"],
-  "cluster.coming": ["随操作引擎上线 (coming with operations)", "Coming with operations"],
-  "cluster.comingNotice": [
-    "用空闲设备创建集群、添加工作节点、节点与 Pod 实时看板将随操作引擎上线 (coming with operations)。现在可以导入已有集群。",
-    "Creating a cluster from an idle device, adding workers and the live node/pod boards are coming with operations. You can import an existing cluster now.",
+  "cluster.addWorkerTitle": ["添加工作节点到「{name}」", "Add a worker to “{name}”"],
+  "cluster.device": ["空闲设备", "Idle device"],
+  "cluster.start": ["开始", "Start"],
+  "cluster.noIdle": [
+    "该算力中心没有空闲设备,请先在「算力设备」中添加",
+    "This center has no idle device; add one under Devices first",
+  ],
+  "cluster.opStarted": ["操作已开始,正在打开实时日志", "Started; opening its live log"],
+  "cluster.opsMissing": [
+    "平台尚未启用集群操作接口 (POST /api/v1/clusters),请稍后再试",
+    "The platform has no cluster operations routes yet (POST /api/v1/clusters); try again later",
   ],
   "cluster.reachable": ["API Server 可连接: {detail}", "API server reachable: {detail}"],
   "cluster.unreachable": [
@@ -228,10 +238,29 @@ const MESSAGES = {
   "buy.soldOut": ["已售罄", "Sold out"],
   "buy.noGpu": ["暂无 GPU 部件", "No GPU components yet"],
   "buy.products": ["产品", "Products"],
-  "buy.productsComing": [
-    "可部署产品与置灰产品 (附不可部署原因) 将随资源实例上线。",
-    "Deployable products, and greyed-out ones with the reason, are coming with instances.",
+  "buy.productsHint": [
+    "按所选集群检查每个产品现在能否部署;数量单位: CPU 核、内存 Mi、磁盘 Gi、GPU 卡。",
+    "Each product is checked against the chosen cluster; amounts are in cores, Mi (memory), Gi (disk), cards (GPU).",
   ],
+  "buy.addProduct": ["添加产品", "Add a product"],
+  "buy.removeProduct": ["移除产品", "Remove product"],
+  "buy.resetProducts": ["恢复默认产品", "Restore default products"],
+  "buy.productId": ["产品名称", "Product name"],
+  "buy.check": ["检查可部署性", "Check capacity"],
+  "buy.pickCluster": ["请选择算力中心和集群以检查产品能否部署", "Pick a center and a cluster to check the products"],
+  "buy.capacityMissing": [
+    "平台尚未提供容量检查接口 (POST /api/v1/clusters/{id}/capacity)",
+    "The platform has no capacity endpoint yet (POST /api/v1/clusters/{id}/capacity)",
+  ],
+  "buy.fromCatalog": [
+    "无法获取集群实时数据,以下结果仅依据部件库存: {detail}",
+    "No live data from the cluster; these verdicts come from the catalog's stock only: {detail}",
+  ],
+  "buy.fromLive": ["依据集群实时数据与部件库存", "From the cluster's live data and the catalog's stock"],
+  "buy.deployable": ["可部署", "Deployable"],
+  "buy.notDeployable": ["暂不可部署", "Not deployable now"],
+  "unit.cores": ["核", "cores"],
+  "unit.cards": ["卡", "cards"],
 
   "instance.title": ["资源实例 · {center}", "Instances · {center}"],
   "instance.create": ["创建实例", "Create instance"],
@@ -243,7 +272,6 @@ const MESSAGES = {
   "instance.state": ["状态", "State"],
   "instance.owner": ["用户", "User"],
   "instance.created": ["创建时间", "Created"],
-
   "op.title": ["操作详情", "Operation"],
   "op.back": ["返回列表", "Back to the list"],
   "op.none": ["还没有操作记录", "No operations yet"],
@@ -282,6 +310,8 @@ const MESSAGES = {
   "op.retryDone": ["已重新排队", "Queued again"],
   "op.cancelDone": ["已请求取消", "Cancellation requested"],
 };
+
+Object.assign(MESSAGES, OPS_MESSAGES);
 
 let lang = LANGS.includes(localStorage.getItem(STORE)) ? localStorage.getItem(STORE) : "zh";
 const listeners = new Set();

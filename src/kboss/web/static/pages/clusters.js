@@ -1,13 +1,25 @@
-// Clusters (算力集群) of one center: list, import an existing cluster by its kubeconfig, rename and dates.
-// Building a cluster, adding workers and the live node/pod boards arrive with the operations engine; their
-// buttons are here already, disabled and saying so, so the layout does not move when they land.
+// Clusters (算力集群) of one center: list, import an existing cluster by its kubeconfig, rename and dates;
+// build a cluster from an idle device and add a worker (each answers 202 with an operation, followed live on
+// `#/operations/<id>`); the live node and pod boards of one cluster (`?board=<id>`, refreshed every 10 s
+// while shown) with node label/unlabel from the label catalog.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, button, clear, dash, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
+import {
+  badge,
+  button,
+  clear,
+  dash,
+  formDialog,
+  h,
+  pageHeader,
+  spinner,
+  table,
+  toast,
+  toastError,
+} from "../ui.js";
+import { openBoard } from "./board.js";
 import { pickCenter } from "./common.js";
-
-const coming = (label, testid) => button(label, null, { disabled: true, title: t("cluster.coming"), testid });
 
 function kubeconfigFile() {
   // Reading the file in the browser: the kubeconfig goes to the API as text, like a paste.
@@ -38,15 +50,19 @@ export async function render(ctx) {
   const tools = ctx.isAdmin
     ? [
         button(t("cluster.import"), () => importCluster(), { kind: "primary", testid: "cluster-import" }),
-        coming(t("cluster.create"), "cluster-create"),
+        button(t("cluster.create"), (e) => createCluster(e.currentTarget), { testid: "cluster-create" }),
       ]
     : [];
   head.prepend(pageHeader(t("cluster.title", { center: center.name }), tools));
-  head.append(h("p", { class: "notice", "data-testid": "ops-coming" }, t("cluster.comingNotice")));
+  const boardHost = h("section", { class: "board", "data-testid": "cluster-board-section" });
+  ctx.view.append(boardHost);
+  let stopBoard = () => {};
+  let clusters = [];
 
   async function load() {
     try {
       const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/clusters`, { rows: 1000 });
+      clusters = rows;
       clear(
         list,
         table(columns(), rows, {
@@ -77,8 +93,19 @@ export async function render(ctx) {
         render: (c) => [
           ctx.isAdmin ? button(t("action.edit"), () => edit(c), { testid: "cluster-edit" }) : null,
           h("a", { class: "btn btn-link", href: `#/components/${seg(center.id)}` }, t("nav.components")),
-          coming(t("cluster.board"), "cluster-board"),
-          ctx.isAdmin ? coming(t("cluster.addWorker"), "cluster-add-worker") : null,
+          h(
+            "a",
+            { class: "btn btn-secondary", href: boardHref(c), "data-testid": "cluster-board" },
+            t("cluster.board"),
+          ),
+          h(
+            "a",
+            { class: "btn btn-link", href: `#/instances/${seg(center.id)}?cluster=${seg(c.id)}` },
+            t("nav.instances"),
+          ),
+          ctx.isAdmin
+            ? button(t("cluster.addWorker"), (e) => addWorker(c, e.currentTarget), { testid: "cluster-add-worker" })
+            : null,
         ],
       },
     ];
@@ -135,5 +162,85 @@ export async function render(ctx) {
     }
   }
 
+  const boardHref = (c) => `#/clusters/${seg(center.id)}?board=${seg(c.id)}`;
+
+  // Idle devices of this center (node_status "0"); building and joining take one of them.
+  async function idleDevices() {
+    const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/devices`, { rows: 1000 });
+    return rows.filter((d) => String(d.node_status) === "0");
+  }
+
+  async function startOperation(path, values) {
+    const op = await api.post(path, values);
+    toast(t("cluster.opStarted"), "success");
+    ctx.go(`/operations/${seg(op.id)}`);
+    return op;
+  }
+
+  // The operations routes may not be deployed yet: a bare 404 says so calmly instead of as an error.
+  function opError(error) {
+    if (error.missingRoute) return new Error(t("cluster.opsMissing"));
+    return error;
+  }
+
+  async function pickDevice(title, testid, extraFields, path) {
+    let devices;
+    try {
+      devices = await idleDevices();
+    } catch (error) {
+      return toastError(error);
+    }
+    if (!devices.length) return toast(t("cluster.noIdle"), "warn");
+    await formDialog({
+      title,
+      testid,
+      submitLabel: t("cluster.start"),
+      fields: [
+        {
+          name: "device_id",
+          label: t("cluster.device"),
+          type: "select",
+          required: true,
+          options: devices.map((d) => [d.id, `${d.name} (${d.ip})`]),
+        },
+        ...extraFields,
+      ],
+      onSubmit: async (values) => {
+        try {
+          const filled = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
+          return await startOperation(path, { ...filled, cpcid: center.id });
+        } catch (error) {
+          throw opError(error);
+        }
+      },
+    });
+  }
+
+  function createCluster() {
+    return pickDevice(
+      t("cluster.create"),
+      "cluster-create-dialog",
+      [
+        { name: "name", label: t("cluster.name"), required: true },
+        { name: "enable_date", label: t("cluster.enable_date"), type: "date" },
+        { name: "export_date", label: t("cluster.export_date"), type: "date" },
+      ],
+      "/api/v1/clusters",
+    );
+  }
+
+  function addWorker(cluster) {
+    return pickDevice(
+      t("cluster.addWorkerTitle", { name: cluster.name }),
+      "add-worker-dialog",
+      [],
+      `/api/v1/clusters/${seg(cluster.id)}/workers`,
+    );
+  }
+
   await load();
+  const boardId = ctx.query.get("board");
+  const boardOf = boardId && clusters.find((c) => c.id === boardId);
+  if (boardOf) stopBoard = openBoard(boardHost, boardOf, { ctx, closeHref: `#/clusters/${seg(center.id)}` });
+  return () => stopBoard();
 }

@@ -1,0 +1,161 @@
+// The live boards of one cluster: nodes (admins: labels, free cpu/memory/gpu, label/unlabel from the catalog)
+// and pods, from GET /api/v1/clusters/{id}/nodes and /pods, refreshed every 10 s until the answered stop function
+// is called (the clusters page calls it when it is left). Errors, e.g. a cluster that does not answer, are shown
+// in place of the table and the refresh goes on.
+
+import { api, seg } from "../api.js";
+import { t } from "../i18n.js";
+import { badge, button, clear, confirmDialog, dash, formDialog, h, spinner, table, toast, toastError } from "../ui.js";
+
+const BOARD_SECONDS = 10;
+
+export function openBoard(boardHost, cluster, { ctx, closeHref }) {
+  let timer = null;
+  let stopped = false;
+  const status = h("span", { class: "muted", "data-testid": "board-status", "aria-live": "polite" });
+  const nodes = h("div", { "data-testid": "node-board" }, spinner());
+  const pods = h("div", { "data-testid": "pod-board" }, spinner());
+  const refresh = button(t("board.refresh"), () => tick(), { testid: "board-refresh" });
+  const close = h("a", { class: "btn btn-link", href: closeHref, "data-testid": "board-close" }, t("action.close"));
+  clear(
+    boardHost,
+    h("div", { class: "page-head" }, h("h2", { text: t("board.title", { name: cluster.name }) }), h("div", { class: "toolbar" }, status, refresh, close)),
+    ctx.isAdmin ? [h("h3", { text: t("board.nodes") }), nodes] : null,
+    h("h3", { text: t("board.pods") }),
+    pods,
+  );
+  const base = `/api/v1/clusters/${seg(cluster.id)}`;
+
+  async function show(host, path, render) {
+    try {
+      const { rows } = await api.get(path);
+      if (!stopped) clear(host, render(rows));
+      return true;
+    } catch (error) {
+      if (!stopped) clear(host, h("p", { class: "notice notice-error", role: "alert", "data-testid": "board-error", text: error.message }));
+      return false;
+    }
+  }
+
+  async function tick() {
+    clearTimeout(timer);
+    await Promise.all([
+      ctx.isAdmin ? show(nodes, `${base}/nodes`, nodeTable) : null,
+      show(pods, `${base}/pods`, podTable),
+    ]);
+    if (stopped) return;
+    status.textContent = t("board.updated", { time: new Date().toLocaleTimeString(), n: BOARD_SECONDS });
+    timer = setTimeout(tick, BOARD_SECONDS * 1000);
+  }
+
+  const nodeTable = (rows) =>
+    table(
+      [
+        { label: t("board.node"), render: (n) => [h("strong", { text: n.node_name }), h("small", { class: "muted block", text: n.node_role })] },
+        { label: t("board.status"), render: (n) => badge(n.node_status, /就绪|Ready/.test(n.node_status) && n.node_schedulable ? "ok" : "warn") },
+        { label: t("board.ip"), render: (n) => h("code", { text: n.node_internalip }) },
+        {
+          label: t("board.available"),
+          render: (n) =>
+            h(
+              "span",
+              { "data-testid": "node-available" },
+              `CPU ${n.available_cpu} · ${t("type.memory")} ${n.available_memory} · GPU ${n.available_gpu}${n.node_gpu_model ? ` (${n.node_gpu_model})` : ""}`,
+            ),
+        },
+        { label: t("board.usage"), render: (n) => `CPU ${n.node_cpurate} · ${t("type.memory")} ${n.node_memrate} · GPU ${n.node_gpu}` },
+        { label: t("board.labels"), render: (n) => labelChips(n) },
+        {
+          label: t("common.actions"),
+          class: "actions",
+          render: (n) => (ctx.isAdmin ? button(t("board.label"), () => labelNode(n), { testid: "node-label" }) : null),
+        },
+      ],
+      rows,
+      { empty: t("board.noNodes"), testid: "nodes-table", rowTestid: (n) => `node-${n.node_name}` },
+    );
+
+  const labelChips = (n) =>
+    h(
+      "ul",
+      { class: "chips" },
+      (n.node_labels || []).map((label) =>
+        h(
+          "li",
+          { class: "chip", "data-testid": "node-label-chip" },
+          h("code", { text: label }),
+          ctx.isAdmin
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "chip-x",
+                  "aria-label": t("board.unlabel", { label }),
+                  title: t("board.unlabel", { label }),
+                  "data-testid": "node-unlabel",
+                  onclick: () => unlabelNode(n, label),
+                },
+                "×",
+              )
+            : null,
+        ),
+      ),
+    );
+
+  async function labelNode(node) {
+    let labels = [];
+    try {
+      ({ rows: labels } = await api.get("/api/v1/labels", { rows: 1000, labeltype: 1 }));
+    } catch (error) {
+      return toastError(error);
+    }
+    const texts = labels.map((l) => `${l.label_key}${l.symbol}${l.label_value}`);
+    if (!texts.length) return toast(t("board.noCatalog"), "warn");
+    const done = await formDialog({
+      title: t("board.labelTitle", { node: node.node_name }),
+      testid: "node-label-dialog",
+      fields: [{ name: "label", label: t("label.text"), type: "select", options: texts.map((x) => [x, x]) }],
+      onSubmit: (values) => api.put(`${base}/nodes/${seg(node.node_name)}/labels`, { label: values.label }),
+    });
+    if (done) {
+      toast(t("board.labelled", { node: node.node_name, label: done.label }), "success");
+      tick();
+    }
+  }
+
+  async function unlabelNode(node, label) {
+    const key = label.split("=")[0];
+    if (!(await confirmDialog(t("board.confirmUnlabel", { label, node: node.node_name }), t("action.confirm")))) return;
+    try {
+      await api.del(`${base}/nodes/${seg(node.node_name)}/labels/${key.split("/").map(seg).join("/")}`);
+      toast(t("board.unlabelled", { node: node.node_name, label }), "success");
+    } catch (error) {
+      return clear(nodes, h("p", { class: "notice notice-error", role: "alert", "data-testid": "board-error", text: error.message }));
+    }
+    tick();
+  }
+
+  const podTable = (rows) =>
+    table(
+      [
+        { label: t("board.pod"), render: (p) => [h("strong", { text: p.pod_name }), h("small", { class: "muted block", text: p.pod_namespace })] },
+        { label: t("board.ready"), render: (p) => `${p.pod_ready}` },
+        { label: t("board.status"), render: (p) => badge(p.pod_running, p.pod_running === "Running" ? "ok" : "warn") },
+        { label: t("board.restarts"), render: (p) => String(p.pod_restart) },
+        { label: t("board.node"), render: (p) => p.pod_node },
+        { label: t("board.ip"), render: (p) => h("code", { text: p.pod_ip }) },
+        { label: t("board.limits"), render: (p) => `CPU ${p.pod_cpu_limit} · ${t("type.memory")} ${p.pod_memory_limit} · GPU ${p.pod_gpu_limit}` },
+        { label: t("board.instance"), render: (p) => dash(p.source_name) },
+        { label: t("board.age"), render: (p) => p.pod_age },
+      ],
+      rows,
+      { empty: t("board.noPods"), testid: "pods-table" },
+    );
+
+  tick();
+  boardHost.scrollIntoView?.({ block: "nearest" });
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
