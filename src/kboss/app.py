@@ -12,19 +12,23 @@ from fastapi import FastAPI
 from kboss import __version__
 from kboss.api import errors
 from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
+from kboss.api.compat import cluster_ops as compat_cluster_ops
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
 from kboss.api.compat import registry as compat_registry
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
+from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
+from kboss.services.cluster_ops import register_simulated_steps
 from kboss.services.offer_cache import TtlCache
+from kboss.services.op_agent import AgentEnv, register_agent_steps
 from kboss.services.op_simulated import SimulatedSite
-from kboss.services.op_steps import OpEnv, Registry
+from kboss.services.op_steps import Registry
 from kboss.services.op_worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings
 from kboss.site import api as site_api
@@ -59,14 +63,15 @@ def site_state(settings: Settings) -> SiteState:
 def operation_registry() -> Registry:
     """The steps every kind of operation runs, per backend."""
     registry = Registry()
-    SimulatedSite(scale=1.0).registry(registry)
+    register_simulated_steps(registry, SimulatedSite(scale=1.0))
+    register_agent_steps(registry)
     return registry
 
 
 async def start_worker(settings: Settings, state: AppState) -> OperationWorker | None:
     if not settings.worker_enabled:
         return None
-    worker = worker_from_settings(settings, state.sessions, operation_registry(), OpEnv(state.box))
+    worker = worker_from_settings(settings, state.sessions, operation_registry(), AgentEnv(state.box))
     await worker.start()
     return worker
 
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.site = site_state(settings)
         worker = await start_worker(settings, state)
         app.state.operations_worker = worker
+        compat_cluster_ops.configure(settings.compat_wait_seconds, worker.notify if worker else None)
         log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
         try:
             yield
@@ -114,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     compat_registry.install(app)
     app.include_router(v1_auth.router)
     app.include_router(v1_catalog.router)
+    app.include_router(v1_cluster_ops.router)
     app.include_router(v1_instances.router)
     app.include_router(v1_operations.router)
     app.include_router(site_api.router)

@@ -8,6 +8,7 @@ import logging
 import typer
 import uvicorn
 
+from kboss import cli_demo
 from kboss.cli_ops import op_app
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
 from kboss.errors import KbossError
@@ -22,6 +23,7 @@ user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(op_app, name="op")
+app.command("demo")(cli_demo.demo)
 
 
 def _logging() -> None:
@@ -31,9 +33,15 @@ def _logging() -> None:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    demo: bool = typer.Option(False, "--demo", help="add a demo organisation with a simulated center"),
+) -> None:
     """Run the platform and the site agent in one process."""
     _logging()
+    if demo:
+        typer.echo(cli_demo.prepare_demo(get_settings(), f"http://{host}:{port}"))
     uvicorn.run("kboss.app:create_app", factory=True, host=host, port=port, log_config=None)
 
 
