@@ -45,7 +45,7 @@ async def pod_board(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> dict[
     instances = await instances_in_cluster(ctx, cluster.id, mine_only=mine_only)
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
-    async with site_for(ctx, center) as site:
+    async with site_for(ctx, center, cluster) as site:
         pods = await site.cluster_pods(kubeconfig)
     rows = []
     for pod in pods:
@@ -121,7 +121,7 @@ async def node_details(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> li
     center, cluster = await find_cluster(ctx, cpcid, clusterid)
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
-    async with site_for(ctx, center) as site:
+    async with site_for(ctx, center, cluster) as site:
         nodes = await site.cluster_nodes(kubeconfig)
     if nodes and "requested" not in nodes[0]:
         raise UpstreamError("站点服务版本过旧: 节点列表缺少 requested (各节点 Pod 的资源请求),请升级站点服务")
@@ -226,7 +226,7 @@ async def set_node_label(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
     center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
-    async with site_for(ctx, center) as site:
+    async with site_for(ctx, center, cluster) as site:
         answer = await site.label_node(kubeconfig, node, label, opt)
     return {
         "clusterid": cluster.id,

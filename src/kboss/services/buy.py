@@ -212,7 +212,7 @@ async def _live_fits(
     """The agent's verdicts, one per product in order; or None and why (the fallback is the catalog)."""
     try:
         kubeconfig = kubeconfig_of(ctx, cluster)
-        async with site_for(ctx, center) as site:
+        async with site_for(ctx, center, cluster) as site:
             fits = await site.capacity(kubeconfig, json.dumps(products, ensure_ascii=False), LIVE_SECONDS)
     except (UpstreamError, Conflict) as err:
         return None, err.message
@@ -274,7 +274,7 @@ async def _free_gpus(ctx: Ctx, center: Center, cluster: Cluster) -> dict[str, in
     """Free cards per normalized model on the nodes that can take pods; None when the cluster does not answer."""
     try:
         kubeconfig = kubeconfig_of(ctx, cluster)
-        async with site_for(ctx, center) as site:
+        async with site_for(ctx, center, cluster) as site:
             nodes = await site.cluster_nodes(kubeconfig, LIVE_SECONDS)
     except KbossError:
         return None

@@ -27,7 +27,7 @@ from kboss.services.validation import (
     check_date_order,
     parse,
 )
-from kboss.site_client.client import SiteClient
+from kboss.site_client.simulated import site_for_center
 
 NODE_STATUS_TEXT = {0: "空闲", 1: "占用"}
 DEVICETYPE_TEXT = {0: "虚拟机", 1: "物理机"}
@@ -178,7 +178,7 @@ async def probe_device(ctx: Ctx, device_id: str | None) -> dict[str, Any]:
     ctx.require_admin()
     device = await get_device(ctx, device_id)
     center = await get_center(ctx, device.cpcid)
-    async with SiteClient.for_center(center, ctx.box) as site:
+    async with site_for_center(center, ctx.box, ctx.session) as site:
         facts = await site.probe(
             device.ip, device.sshport, device.adminuser, ctx.box.open(device.adminpwd), ctx.box.open(device.ssh_key)
         )

@@ -20,7 +20,7 @@ from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
 from kboss.services.listing import Page, order_by, paged_rows
 from kboss.services.records import time_text
-from kboss.site_client import SiteClient
+from kboss.site_client.simulated import SiteLike, site_for_center
 
 # The only request parameters that shape an instance. Names (namespace, controller...) are never taken from a
 # caller: they derive from the ids, so nobody can point an instance at another organisation's namespace.
@@ -78,8 +78,9 @@ async def end_reads(ctx: Ctx) -> None:
     await ctx.session.commit()
 
 
-def site_for(ctx: Ctx, center: Center) -> SiteClient:
-    return SiteClient.for_center(center, ctx.box)
+def site_for(ctx: Ctx, center: Center, cluster: Cluster | None = None) -> SiteLike:
+    """The center's site agent; for a center marked simulated (only), its in-memory simulated site."""
+    return site_for_center(center, ctx.box, ctx.session, cluster.id if cluster is not None else None)
 
 
 def needs_of(instance: Instance) -> list[stock.Need]:

@@ -42,7 +42,8 @@ from kboss.services.instance_records import (
     needs_of,
     site_for,
 )
-from kboss.site_client import SiteClient, SiteUnreachable
+from kboss.site_client import SiteUnreachable
+from kboss.site_client.simulated import SiteLike
 
 log = logging.getLogger("kboss.instances")
 
@@ -141,7 +142,7 @@ async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
         raise MissingParameter("gpu_model")
     needs = await _needs(ctx, cluster, spec, _models(params, spec))
     kubeconfig = kubeconfig_of(ctx, cluster)
-    async with site_for(ctx, center) as site:  # a simulated center is refused here, before anything is written
+    async with site_for(ctx, center, cluster) as site:  # a real center: its agent; a simulated one: the in-memory site
         instance = Instance(
             id=instance_id,
             orgid=ctx.orgid,
@@ -174,7 +175,7 @@ async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[st
     _clear_offers(ctx)
 
 
-async def _apply_new(ctx: Ctx, site: SiteClient, kubeconfig: str, instance: Instance) -> None:
+async def _apply_new(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance) -> None:
     try:
         await site.apply_instance(kubeconfig, agent_params(instance, ctx))
     except KbossError as err:
@@ -184,7 +185,7 @@ async def _apply_new(ctx: Ctx, site: SiteClient, kubeconfig: str, instance: Inst
     await ctx.session.commit()
 
 
-async def _undo_create(ctx: Ctx, site: SiteClient, kubeconfig: str, instance: Instance, err: KbossError) -> None:
+async def _undo_create(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, err: KbossError) -> None:
     """Remove what the failed apply may have created, then the row and its stock. When the objects cannot be
     removed, the row stays (state failed, stock held) so that a later delete can finish the job."""
     cleaned = isinstance(err, SiteUnreachable) and not err.sent  # the request never left: nothing to remove
@@ -282,7 +283,7 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     needs = await _needs(ctx, cluster, spec, _models(params, spec, old_needs))
     more, less = stock.difference(old_needs, needs)
     kubeconfig = kubeconfig_of(ctx, cluster)
-    async with site_for(ctx, center) as site:
+    async with site_for(ctx, center, cluster) as site:
         previous = await _claim(ctx, instance, "updating", more)
         try:
             await site.apply_instance(kubeconfig, new_params)
@@ -319,7 +320,7 @@ async def _finish_update(
 
 async def _undo_update(
     ctx: Ctx,
-    site: SiteClient,
+    site: SiteLike,
     kubeconfig: str,
     instance: Instance,
     before: tuple[str, dict[str, str], Sequence[stock.Need]],
@@ -348,7 +349,7 @@ async def _undo_update(
 
 
 async def _drop_stale(
-    ctx: Ctx, site: SiteClient, kubeconfig: str, instance: Instance, versions: tuple[dict[str, str], dict[str, str]]
+    ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, versions: tuple[dict[str, str], dict[str, str]]
 ) -> None:
     """Delete objects the old parameters had and the new ones do not (an Ingress, a claim, removed replicas'
     volumes: their stock was just given back). Failing here leaves a note, not a failed update."""
@@ -378,7 +379,7 @@ async def delete_instance(ctx: Ctx, instance_id: str | None, *, force: bool = Fa
         await _remove_row(ctx, instance)
         return instance
     kubeconfig = kubeconfig_of(ctx, cluster)
-    async with site_for(ctx, center) as site:
+    async with site_for(ctx, center, cluster) as site:
         previous = await _claim(ctx, instance, "deleting")
         try:
             await site.delete_instance(kubeconfig, agent_params(instance, ctx))

@@ -8,7 +8,8 @@ kboss errors carrying the agent's own message (never a traceback, never the site
 - the agent says the cluster cannot be reached → `ClusterUnreachable`; any other refusal → `UpstreamError`.
 
 Secrets (the kubeconfig) travel in POST bodies only, never in URLs, which end up in access logs. A center marked
-`simulated` has no agent to call: `for_center` refuses it instead of silently calling something else.
+`simulated` has no agent to call: `for_center` refuses it instead of silently calling something else; the
+services ask `kboss.site_client.simulated.site_for_center`, which gives such a center (only) the in-memory site.
 """
 
 from __future__ import annotations
