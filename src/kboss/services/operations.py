@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.db.models import Cluster, Device
@@ -309,8 +309,3 @@ async def operation_detail(session: AsyncSession, op: Operation) -> dict[str, An
             for h in history
         ],
     }
-
-
-async def count_active(session: AsyncSession) -> int:
-    """Operations not yet ended, all orgs (for health and shutdown messages)."""
-    return int(await session.scalar(select(func.count()).where(Operation.state.in_((PENDING, RUNNING)))) or 0)
