@@ -4,10 +4,8 @@ import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
 import {
   badge,
-  busy,
   button,
   clear,
-  confirmDialog,
   dash,
   formDialog,
   h,
@@ -15,9 +13,8 @@ import {
   spinner,
   table,
   toast,
-  toastError,
 } from "../ui.js";
-import { remember, withoutBlank } from "./common.js";
+import { confirmAndDelete, remember, withoutBlank } from "./common.js";
 
 function centerFields(center) {
   const editing = Boolean(center);
@@ -131,15 +128,14 @@ export async function render(ctx) {
     }
   }
 
-  async function remove(center, btn) {
-    if (!(await confirmDialog(t("center.confirmDelete", { name: center.name }), t("action.delete")))) return;
-    try {
-      await busy(btn, () => api.del(`/api/v1/centers/${seg(center.id)}`));
-      toast(t("toast.deleted", { name: center.name }), "success");
-      await load();
-    } catch (error) {
-      toastError(error);
-    }
+  function remove(center, btn) {
+    return confirmAndDelete({
+      question: t("center.confirmDelete", { name: center.name }),
+      name: center.name,
+      path: `/api/v1/centers/${seg(center.id)}`,
+      button: btn,
+      reload: load,
+    });
   }
 
   await load();

@@ -2,7 +2,7 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { emptyState, h } from "../ui.js";
+import { busy, confirmDialog, emptyState, h, toast, toastError } from "../ui.js";
 
 const REMEMBER = "kboss.center";
 
@@ -48,3 +48,15 @@ export function withoutBlank(values, names) {
 }
 
 export const remember = (id) => localStorage.setItem(REMEMBER, id);
+
+// The delete button of a list row: confirm, delete with the button busy, say so, reload; errors as a toast.
+export async function confirmAndDelete({ question, name, path, button, reload }) {
+  if (!(await confirmDialog(question, t("action.delete")))) return;
+  try {
+    await busy(button, () => api.del(path));
+    toast(t("toast.deleted", { name }), "success");
+    await reload();
+  } catch (error) {
+    toastError(error);
+  }
+}

@@ -4,10 +4,8 @@
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
 import {
-  busy,
   button,
   clear,
-  confirmDialog,
   emptyState,
   formDialog,
   h,
@@ -15,9 +13,8 @@ import {
   spinner,
   table,
   toast,
-  toastError,
 } from "../ui.js";
-import { listClusters, pickCenter } from "./common.js";
+import { confirmAndDelete, listClusters, pickCenter } from "./common.js";
 
 export const TYPES = ["cpu", "memory", "disk", "gpu"];
 // The units a price may be per, first one the default (same table as kboss.services.units).
@@ -223,16 +220,15 @@ export async function render(ctx) {
     }
   }
 
-  async function remove(component, btn) {
+  function remove(component, btn) {
     const name = `${component.type} ${component.model}`;
-    if (!(await confirmDialog(t("component.confirmDelete", { name }), t("action.delete")))) return;
-    try {
-      await busy(btn, () => api.del(`/api/v1/components/${seg(component.id)}`));
-      toast(t("toast.deleted", { name }), "success");
-      await load();
-    } catch (error) {
-      toastError(error);
-    }
+    return confirmAndDelete({
+      question: t("component.confirmDelete", { name }),
+      name,
+      path: `/api/v1/components/${seg(component.id)}`,
+      button: btn,
+      reload: load,
+    });
   }
 
   await load();

@@ -7,7 +7,6 @@ import {
   busy,
   button,
   clear,
-  confirmDialog,
   dash,
   formDialog,
   h,
@@ -15,9 +14,8 @@ import {
   spinner,
   table,
   toast,
-  toastError,
 } from "../ui.js";
-import { pickCenter, withoutBlank } from "./common.js";
+import { confirmAndDelete, pickCenter, withoutBlank } from "./common.js";
 import { ProbeUnavailable, probeDevice } from "./probe.js";
 
 const SECRETS = ["adminpwd", "ssh_key"];
@@ -242,15 +240,14 @@ export async function render(ctx) {
     }
   }
 
-  async function remove(device, btn) {
-    if (!(await confirmDialog(t("device.confirmDelete", { name: device.name }), t("action.delete")))) return;
-    try {
-      await busy(btn, () => api.del(`/api/v1/devices/${seg(device.id)}`));
-      toast(t("toast.deleted", { name: device.name }), "success");
-      await load();
-    } catch (error) {
-      toastError(error);
-    }
+  function remove(device, btn) {
+    return confirmAndDelete({
+      question: t("device.confirmDelete", { name: device.name }),
+      name: device.name,
+      path: `/api/v1/devices/${seg(device.id)}`,
+      button: btn,
+      reload: load,
+    });
   }
 
   await load();

@@ -4,18 +4,16 @@ import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
 import {
   badge,
-  busy,
   button,
   clear,
-  confirmDialog,
   formDialog,
   h,
   pageHeader,
   spinner,
   table,
   toast,
-  toastError,
 } from "../ui.js";
+import { confirmAndDelete } from "./common.js";
 
 const SYMBOL = { 1: "=", 0: ":" };
 
@@ -112,16 +110,15 @@ export async function render(ctx) {
     }
   }
 
-  async function remove(label, btn) {
+  function remove(label, btn) {
     const text = `${label.label_key}${label.symbol}${label.label_value}`;
-    if (!(await confirmDialog(t("label.confirmDelete", { text }), t("action.delete")))) return;
-    try {
-      await busy(btn, () => api.del(`/api/v1/labels/${seg(label.id)}`));
-      toast(t("toast.deleted", { name: text }), "success");
-      await load();
-    } catch (error) {
-      toastError(error);
-    }
+    return confirmAndDelete({
+      question: t("label.confirmDelete", { text }),
+      name: text,
+      path: `/api/v1/labels/${seg(label.id)}`,
+      button: btn,
+      reload: load,
+    });
   }
 
   await load();
