@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.suppor
 
 from kboss.site.provision import PlanResult, ProvisionParams, plan_worker, run_plan
 from kboss.ssh import ConnectOptions, KnownHostsStore, SshTarget, connect
+from tests.support.hostsystem import ensure_test_account
 from tests.support.recorders import add_machine
-from tests.support.sshhosts import SshLab, ensure_test_account, is_root
+from tests.support.sshhosts import SshLab, is_root
 
 JOIN = "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:" + "7b" * 32
 

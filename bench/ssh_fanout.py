@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.suppor
 
 from kboss.site.probe import HostFacts, probe
 from kboss.ssh import ConnectOptions, KnownHostsStore, SshTarget, connect, run_many
-from tests.support.sshhosts import SshLab, ensure_test_account, is_root
+from tests.support.hostsystem import ensure_test_account
+from tests.support.sshhosts import SshLab, is_root
 
 
 async def probe_one(target: SshTarget, store: KnownHostsStore) -> HostFacts:

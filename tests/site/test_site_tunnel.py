@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.kubefake import FakeKubeServer, KubeFake
+from tests.support.hostsystem import ensure_test_account
 from tests.support.site import site_agent
-from tests.support.sshhosts import SshHost, SshLab, Substitute, ensure_test_account, is_root
+from tests.support.sshhosts import SshHost, SshLab, Substitute, is_root
 
 pytestmark = pytest.mark.sshd
 PCAPI = "/pcapi/api/v1/cluster/common"

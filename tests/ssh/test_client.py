@@ -13,7 +13,8 @@ import pytest
 
 from kboss.errors import AuthenticationFailed, CommandFailed, CommandTimeout
 from kboss.ssh import MASK, ConnectOptions, KnownHostsStore, SshClient, SshTarget, connect
-from tests.support.sshhosts import SshHost, ensure_test_account
+from tests.support.hostsystem import ensure_test_account
+from tests.support.sshhosts import SshHost
 
 pytestmark = pytest.mark.sshd
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kboss.ssh import ConnectOptions, KnownHostsStore
-from tests.support.sshhosts import SshHost, SshLab, ensure_test_account, is_root
+from tests.support.hostsystem import ensure_test_account
+from tests.support.sshhosts import SshHost, SshLab, is_root
 
 # Tests must fail fast and deterministically: short backoff, a few seconds to connect.
 FAST = ConnectOptions(connect_timeout=3.0, command_timeout=20.0, attempts=3, backoff_initial=0.05)

@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -46,22 +44,23 @@ from pathlib import Path
 from typing import Literal
 
 from kboss.ssh import SshTarget
+from tests.support.hostsystem import (
+    LAB_DIR_PREFIX,
+    RUN_DIR,
+    UserAccount,
+    claim_netns,
+    cleanup_stale,
+    create_netns,
+    descendants,
+    destroy_netns,
+    kill_all,
+    netns_supported,
+    process_identity,
+    run,
+)
 
 SSHD = "/usr/sbin/sshd"
-TEST_USER = "kbosst"
-STATE_DIR = Path("/var/lib/kboss-sshhosts")  # the test account's password survives between runs
-RUN_DIR = Path("/run/kboss-sshhosts")  # one marker per network namespace: which process owns it
-NETNS_PREFIX = "kbt-"
-LAB_DIR_PREFIX = "kboss-sshhosts-"
-SUDOERS_DIR = Path("/etc/sudoers.d")
 Mode = Literal["auto", "loopback", "netns"]
-
-
-def _run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, capture_output=True, text=True, input=input, check=False)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
 
 
 def is_root() -> bool:
@@ -73,163 +72,6 @@ def write_executable(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o755)
     return path
-
-
-def _process_identity(pid: int) -> str | None:
-    """pid plus start time, so a recycled pid is not mistaken for the owner."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
-
-
-def _owner_alive(marker: Path) -> bool:
-    try:
-        identity = marker.read_text().strip()
-    except OSError:
-        return False
-    return bool(identity) and _process_identity(int(identity.split()[0])) == identity
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            tree.setdefault(ppid, []).append(int(stat.parent.name))
-    return tree
-
-
-def _descendants(pid: int) -> list[int]:
-    tree, found, todo = _children(), [], [pid]
-    while todo:
-        kids = tree.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
-def _kill(pids: Iterable[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-@dataclass(frozen=True)
-class UserAccount:
-    name: str
-    password: str = ""
-
-
-def ensure_sudo() -> None:
-    """Install Debian's `sudo` if missing, so the password-sudo path is really exercised."""
-    if shutil.which("sudo"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "sudo"]
-    if subprocess.run(install, capture_output=True, env=env, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, check=False)
-        subprocess.run(install, capture_output=True, env=env, check=True)
-
-
-def ensure_test_account(name: str = TEST_USER, *, sudo_nopasswd: bool = False) -> UserAccount:
-    """A non-root user with a random password and sudo rights that require that password
-    (or, with `sudo_nopasswd`, that do not: the other common setup of cloud images)."""
-    ensure_sudo()
-    if _run("id", "-u", name, check=False).returncode != 0:
-        _run("useradd", "--create-home", "--shell", "/bin/bash", name)
-    STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pw_file = STATE_DIR / f"{name}.password"
-    if not pw_file.exists():
-        pw_file.write_text(secrets.token_urlsafe(18))
-        pw_file.chmod(0o600)
-    password = pw_file.read_text().strip()
-    # SHA512-crypt, not PAM's yescrypt default: yescrypt is deliberately slow, and with 20 hosts sharing
-    # this machine's CPUs a fan-out would mostly measure password hashing.
-    _run("chpasswd", "-c", "SHA512", input=f"{name}:{password}\n")
-    rule = f"{name} ALL=(ALL:ALL) {'NOPASSWD: ' if sudo_nopasswd else ''}ALL\n"
-    sudoers = SUDOERS_DIR / f"kboss-sshhosts-{name}"
-    if not sudoers.exists() or sudoers.read_text() != rule:
-        sudoers.write_text(rule)
-        sudoers.chmod(0o440)
-    return UserAccount(name, password)
-
-
-def netns_supported() -> bool:
-    probe = f"{NETNS_PREFIX}probe-{os.getpid()}"
-    if _run("ip", "netns", "add", probe, check=False).returncode != 0:
-        return False
-    ok = _run("ip", "netns", "exec", probe, "unshare", "--uts", "--mount", "true", check=False).returncode
-    _run("ip", "netns", "del", probe, check=False)
-    return ok == 0
-
-
-def _addresses(index: int) -> tuple[str, str]:
-    return f"10.231.{index}.1", f"10.231.{index}.2"
-
-
-def _destroy_netns(ns: str) -> None:
-    pids = _run("ip", "netns", "pids", ns, check=False).stdout.split()
-    _kill(int(p) for p in pids)
-    with contextlib.suppress(ValueError):
-        index = int(ns.removeprefix(NETNS_PREFIX))
-        _run("ip", "route", "del", "unreachable", f"{_addresses(index)[1]}/32", check=False)
-        _run("ip", "link", "del", f"{ns}-h", check=False)
-    _run("ip", "netns", "del", ns, check=False)
-
-
-def cleanup_stale() -> None:
-    """Remove what a crashed earlier run left: namespaces, veths, routes, sshd processes, temp dirs."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    for marker in RUN_DIR.glob(NETNS_PREFIX + "*"):
-        if not _owner_alive(marker):
-            _destroy_netns(marker.name)
-            marker.unlink(missing_ok=True)
-    for line in _run("ip", "netns", "list", check=False).stdout.splitlines():
-        ns = line.split()[0] if line.strip() else ""
-        if ns.startswith(NETNS_PREFIX) and not (RUN_DIR / ns).exists():
-            _destroy_netns(ns)
-    for lab_dir in Path(tempfile.gettempdir()).glob(LAB_DIR_PREFIX + "*"):
-        if not _owner_alive(lab_dir / "owner"):
-            _kill_sshd_using(lab_dir)
-            shutil.rmtree(lab_dir, ignore_errors=True)
-
-
-def _kill_sshd_using(lab_dir: Path) -> None:
-    needle = str(lab_dir).encode()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            if needle in cmdline.read_bytes():
-                _kill([int(cmdline.parent.name)])
-
-
-def _claim_netns() -> tuple[str, int]:
-    """Reserve a free index: the marker is created first (O_EXCL), so concurrent runs never share one."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    me = _process_identity(os.getpid()) or str(os.getpid())
-    for index in range(1, 251):
-        ns = f"{NETNS_PREFIX}{index}"
-        try:
-            fd = os.open(RUN_DIR / ns, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w") as marker:
-            marker.write(me)
-        _destroy_netns(ns)  # whatever is left under this name is not ours
-        return ns, index
-    raise RuntimeError("no free test network namespace index (1..250)")
-
-
-def _create_netns(ns: str, index: int) -> str:
-    """Namespace plus veth pair `<ns>-h` (here, .1) / `<ns>-g` (inside, .2) on 10.231.<index>.0/30."""
-    outer, inner = _addresses(index)
-    outside = [f"netns add {ns}", f"link add {ns}-h type veth peer name {ns}-g", f"link set {ns}-g netns {ns}"]
-    outside += [f"addr add {outer}/30 dev {ns}-h", f"link set {ns}-h up"]
-    _run("ip", "-batch", "-", input="\n".join(outside) + "\n")
-    inside = [f"addr add {inner}/30 dev {ns}-g", f"link set {ns}-g up", "link set lo up"]
-    _run("ip", "-n", ns, "-batch", "-", input="\n".join(inside) + "\n")
-    return inner
 
 
 @dataclass(frozen=True)
@@ -334,8 +176,8 @@ class SshHost:
         self.unreachable = False
         self._proc: subprocess.Popen[bytes] | None = None
         if lab.mode == "netns":
-            self.netns, index = _claim_netns()
-            self.address, self.port = _create_netns(self.netns, index), 22
+            self.netns, index = claim_netns()
+            self.address, self.port = create_netns(self.netns, index), 22
         else:
             self.address, self.port = "127.0.0.1", _free_port()
         self._keygen(key_type)
@@ -344,11 +186,11 @@ class SshHost:
         for suffix in ("", ".pub"):
             (self.dir / f"ssh_host_key{suffix}").unlink(missing_ok=True)
         extra = ["-b", "2048"] if key_type == "rsa" else []
-        _run("ssh-keygen", "-q", "-t", key_type, *extra, "-N", "", "-f", str(self.dir / "ssh_host_key"))
+        run("ssh-keygen", "-q", "-t", key_type, *extra, "-N", "", "-f", str(self.dir / "ssh_host_key"))
 
     @property
     def host_key_fingerprint(self) -> str:
-        out = _run("ssh-keygen", "-l", "-E", "sha256", "-f", str(self.dir / "ssh_host_key.pub")).stdout
+        out = run("ssh-keygen", "-l", "-E", "sha256", "-f", str(self.dir / "ssh_host_key.pub")).stdout
         return out.split()[1]
 
     def _command(self) -> list[str]:
@@ -404,7 +246,7 @@ class SshHost:
         """Kill sshd and every session it started: the port is closed afterwards."""
         if self._proc is None:
             return
-        _kill([*_descendants(self._proc.pid), self._proc.pid])
+        kill_all([*descendants(self._proc.pid), self._proc.pid])
         self._proc.wait()
         self._proc = None
 
@@ -416,8 +258,8 @@ class SshHost:
 
     def drop_connections(self) -> int:
         """Kill the sshd processes serving sessions (not the listener); clients see the link drop."""
-        pids = _descendants(self._proc.pid) if self._proc else []
-        _kill(pids)
+        pids = descendants(self._proc.pid) if self._proc else []
+        kill_all(pids)
         return len(pids)
 
     def cpu_seconds(self) -> float:
@@ -432,7 +274,7 @@ class SshHost:
         if self.netns is None:
             raise RuntimeError("set_unreachable needs netns mode")
         if unreachable != self.unreachable:
-            _run("ip", "route", "add" if unreachable else "del", "unreachable", f"{self.address}/32")
+            run("ip", "route", "add" if unreachable else "del", "unreachable", f"{self.address}/32")
             self.unreachable = unreachable
 
     def target(self, user: str | None = None, *, password: bool = True, key: bool = False) -> SshTarget:
@@ -453,7 +295,7 @@ class SshHost:
     def close(self) -> None:
         self.stop()
         if self.netns:
-            _destroy_netns(self.netns)
+            destroy_netns(self.netns)
             (RUN_DIR / self.netns).unlink(missing_ok=True)
             self.netns = None
 
@@ -469,11 +311,11 @@ class SshLab:
         # World-traversable: sshd reads AuthorizedKeysFile as the session user, not as root.
         self.dir = Path(tempfile.mkdtemp(prefix=LAB_DIR_PREFIX))
         self.dir.chmod(0o755)
-        (self.dir / "owner").write_text(_process_identity(os.getpid()) or str(os.getpid()))
+        (self.dir / "owner").write_text(process_identity(os.getpid()) or str(os.getpid()))
         self.mode: Literal["loopback", "netns"] = (
             ("netns" if netns_supported() else "loopback") if mode == "auto" else mode
         )
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kboss-test", "-f", str(self.dir / "id"))
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kboss-test", "-f", str(self.dir / "id"))
         self.client_key = (self.dir / "id").read_text()
         self.client_public_key = (self.dir / "id.pub").read_text().strip()
         (self.dir / "authorized_keys").write_text(self.client_public_key + "\n")
