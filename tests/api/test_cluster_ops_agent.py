@@ -248,3 +248,29 @@ async def _until_ended(site: Site, op_id: str) -> dict[str, Any]:
             if detail["state"] not in ("pending", "running"):
                 return detail
             await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_ssh_dropped_mid_step_fails_clearly_and_a_retry_finds_the_work_done(site: Site) -> None:
+    master, *_ = site.hosts
+    master.machine.hang_after("kubeadm", "init")  # acts, then the connection dies before it answers
+    body = {"cpcid": site.center, "device_id": master.device_id, "name": "dropped", "cluster_type": "0", "gpu": "off"}
+    started = await site.admin.http.post("/api/v1/clusters", json=body, headers=site.admin.headers)
+    assert started.status_code == 202, started.text
+    op_id = started.json()["id"]
+    async with asyncio.timeout(60):
+        while not master.machine.hung():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert master.ssh.drop_connections() > 0
+    master.machine.release()
+    failed = await _until_ended(site, op_id)
+    assert failed["state"] == "failed" and "SSH 连接在执行命令时中断" in failed["last_error"], failed["last_error"]
+
+    retried = await site.admin.http.post(f"{OPS}/{op_id}/retry", headers=site.admin.headers)
+    assert retried.status_code == 200, retried.text
+    detail = await _until_ended(site, op_id)
+    assert detail["state"] == "succeeded", detail["last_error"]
+    assert len(master.calls("init")) == 1  # the re-run saw the control plane up and did not init again
+    steps = {s["name"]: s for s in detail["steps"]}
+    assert (steps["kubeadm_init"]["attempts"], steps["kubeadm_init"]["state"]) == (2, "skipped"), steps
+    assert_member(await device(site.api, master.device_id), detail["cluster_id"], "master")
