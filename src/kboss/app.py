@@ -60,10 +60,10 @@ def site_state(settings: Settings) -> SiteState:
     )
 
 
-def operation_registry() -> Registry:
+def operation_registry(simulated_time_scale: float = 1.0) -> Registry:
     """The steps every kind of operation runs, per backend."""
     registry = Registry()
-    register_simulated_steps(registry, SimulatedSite(scale=1.0))
+    register_simulated_steps(registry, SimulatedSite(scale=simulated_time_scale))
     register_agent_steps(registry)
     return registry
 
@@ -71,7 +71,8 @@ def operation_registry() -> Registry:
 async def start_worker(settings: Settings, state: AppState) -> OperationWorker | None:
     if not settings.worker_enabled:
         return None
-    worker = worker_from_settings(settings, state.sessions, operation_registry(), AgentEnv(state.box))
+    registry = operation_registry(settings.simulated_time_scale)
+    worker = worker_from_settings(settings, state.sessions, registry, AgentEnv(state.box))
     await worker.start()
     return worker
 

@@ -20,7 +20,7 @@ from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
 from kboss.db.models import Center, Device, User
 from kboss.errors import KbossError
 from kboss.services import auth
-from kboss.services.centers import add_center
+from kboss.services.centers import SIMULATED_URL, add_center
 from kboss.services.context import ROLE_ADMIN, Ctx, Principal
 from kboss.services.devices import add_device
 from kboss.settings import Settings, get_settings
@@ -28,8 +28,6 @@ from kboss.settings import Settings, get_settings
 DEMO_CENTER = "模拟算力中心 (simulated)"
 DEMO_ORG = "demo"
 DEMO_USER = "demo-admin"
-# No agent answers here: the `.invalid` top-level domain is reserved, so nothing can ever be reached by mistake.
-SIMULATED_URL = "https://simulated.invalid"
 # Named so that their order by name is their order here (listings and tests pick machines by position).
 MACHINES: tuple[dict[str, Any], ...] = (
     {"name": "sim-01-gpu", "ip": "10.250.0.11", "devicetype": 1, "cpu_stock": 64, "memory_stock": 512,

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     compat_wait_seconds: float = Field(default=600.0, ge=0)
     # How long a quote may reuse a center's component catalog read by an earlier quote (0 = never).
     quote_cache_seconds: float = Field(default=2.0, ge=0)
+    # Multiplies the realistic durations simulated centers play their build steps with (≈4.5 min for a
+    # cluster at 1.0); demos and tests shrink it.
+    simulated_time_scale: float = Field(default=1.0, gt=0)
     # Operation workers: every `kboss serve` runs one; several processes share the work through row locks.
     worker_enabled: bool = True
     worker_id: str = ""

@@ -1,16 +1,18 @@
 """A site for a simulated center: machines and clusters in process memory, answered like a site agent would.
 
-Demo only (`kboss demo`, `kboss serve --demo`). `SimulatedSiteClient` has the methods and answer shapes of
-`SiteClient`; it is chosen only for a center that says it is simulated (`Center.simulated`), never for a real one
-(see `site_for_center`). Nodes are the cluster's devices as the database records them; what was applied (pods,
-objects) and node labels live in `_CLUSTERS`, a module-level registry keyed by cluster id: it is lost when the
-process ends, and is not shared between processes. Validation is the real one: instance objects are built by
-`kboss.kube.manifests.build_objects` from `InstanceSpec.from_params`, capacity by `kboss.kube.capacity`.
+Demo only (`kboss demo`, `kboss serve --demo`, or a center added with `simulated: true`). `SimulatedSiteClient`
+has the methods and answer shapes of `SiteClient`; it is chosen only for a center that says it is simulated
+(`Center.simulated`), never for a real one (see `site_for_center`). Nodes are the cluster's devices as the database
+records them; what was applied (pods, objects), node labels and cordoned nodes live in `_CLUSTERS`, a module-level
+registry keyed by cluster id: it is lost when the process ends, and is not shared between processes. Validation is
+the real one: instance objects are built by `kboss.kube.manifests.build_objects` from `InstanceSpec.from_params`,
+capacity by `kboss.kube.capacity`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.crypto import SecretBox
 from kboss.db.models import Center, Device
-from kboss.errors import InvalidParameter, NotFound
+from kboss.errors import InvalidParameter, NotFound, UpstreamError
 from kboss.kube import apply as kube_apply
 from kboss.kube import capacity as cap
 from kboss.kube import nodes
@@ -31,10 +33,11 @@ from kboss.kube.ages import age
 from kboss.kube.instance_spec import InstanceSpec
 from kboss.kube.manifests import build_objects, object_refs
 from kboss.kube.metrics import UNKNOWN
-from kboss.site_client.client import SimulatedCenter, SiteClient
+from kboss.site_client.client import DRAIN_SECONDS, SimulatedCenter, SiteClient
 
 KUBELET_VERSION = "v1.30.0"
 MAX_PODS = 110
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 _NONE = "<none>"
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -48,15 +51,18 @@ class _Pod:
     requests: dict[str, int]
     ip: str
     created: dt.datetime
+    product: cap.Product  # what the scheduler needs to place it again (requests, selector, GPU model)
 
 
 @dataclass
 class _SimCluster:
-    """What was applied to one simulated cluster, and the labels set on its nodes (`None`: removed)."""
+    """What was applied to one simulated cluster, the labels set on its nodes (`None`: removed), and the nodes
+    cordoned (unschedulable)."""
 
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     pods: dict[tuple[str, str], _Pod] = field(default_factory=dict)
     labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    cordoned: set[str] = field(default_factory=set)
 
 
 # Demo only: per-process memory, keyed by cluster id.
@@ -84,11 +90,20 @@ class _Node:
     master: bool
     labels: dict[str, str]
     resources: dict[str, str]
+    cordoned: bool = False
 
     def info(self) -> cap.NodeInfo:
         return cap.NodeInfo.from_api(
-            {"metadata": {"name": self.name, "labels": self.labels}, "status": {"allocatable": self.resources}}
+            {
+                "metadata": {"name": self.name, "labels": self.labels},
+                "spec": {"unschedulable": self.cordoned, "taints": self.taints()},
+                "status": {"allocatable": self.resources},
+            }
         )
+
+    def taints(self) -> list[dict[str, str]]:
+        # What the API server adds to a cordoned node, as `kubectl describe node` shows it.
+        return [{"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}] if self.cordoned else []
 
 
 class SimulatedSiteClient:
@@ -169,7 +184,7 @@ class SimulatedSiteClient:
             rows.append(
                 {
                     "node_name": node.name,
-                    "node_status": "Ready",
+                    "node_status": "Ready,SchedulingDisabled" if node.cordoned else "Ready",
                     "node_role": "control-plane" if node.master else _NONE,
                     "node_age": age(device.created_at, now),
                     "node_version": KUBELET_VERSION,
@@ -179,11 +194,11 @@ class SimulatedSiteClient:
                     "node_kernelversion": "5.15.0-simulated",
                     "node_containeruntime": "containerd://1.7.0",
                     "ready": True,
-                    "unschedulable": False,
+                    "unschedulable": node.cordoned,
                     "labels": dict(node.labels),
                     "capacity": dict(node.resources),
                     "allocatable": dict(node.resources),
-                    "taints": [],
+                    "taints": node.taints(),
                     "requested": {r: f"{v}m" if r == cap.CPU else str(v) for r, v in requested.items()},
                     "pods": len(placed),
                 }
@@ -202,6 +217,30 @@ class SimulatedSiteClient:
         labels = {n.name: n for n in await self._nodes()}[name].labels
         return {"node_labels": dict(labels)}
 
+    async def switch_node(
+        self, kubeconfig: str, node: str, state: str, drain: bool, drain_seconds: int = DRAIN_SECONDS
+    ) -> dict[str, Any]:
+        """As the agent's `node_state_switch`: cordon, uncordon, or cordon and drain (see `_drain`)."""
+        name = nodes.validate_node_name(node, "node_name")
+        if state not in ("cordon", "uncordon"):
+            raise InvalidParameter("state", "应为 cordon 或 uncordon")
+        if drain and state == "uncordon":
+            raise InvalidParameter("drain", "恢复调度 (uncordon) 时不能驱逐")
+        if name not in {n.name for n in await self._nodes()}:
+            raise NotFound(f"节点 {name} 不存在")
+        cluster = self._state()
+        if state == "cordon":
+            cluster.cordoned.add(name)
+        else:
+            cluster.cordoned.discard(name)
+            _schedule_pending(cluster, await self._nodes())  # as the scheduler retries pods left Pending
+        data: dict[str, Any] = {"state": state, "drain": drain}
+        if drain:
+            data["report"] = _drain(cluster, name, await self._nodes())
+            if not data["report"]["ok"]:
+                raise UpstreamError("模拟站点: switch node failed", data=data)
+        return data
+
     async def capacity(
         self, kubeconfig: str, products_json: str, read_seconds: float | None = None
     ) -> list[dict[str, Any]]:
@@ -209,25 +248,23 @@ class SimulatedSiteClient:
         return [fit.as_dict() for fit in cap.assess(products, await self._snapshot())]
 
     async def probe(self, host: str, port: int, user: str, password: str, private_key: str) -> dict[str, Any]:
-        """The device's recorded facts (nothing logs in anywhere), marked `simulated`."""
+        """A simulated machine's facts, marked `simulated` (nothing logs in anywhere): the device's recorded
+        figures, or, for a device recorded without any yet (added by hand), a plausible machine picked by its
+        address, the same one every time."""
         device = await self._session.scalar(
             select(Device).where(Device.cpcid == self.center.id, Device.ip == host, Device.sshport == port)
         )
         if device is None:
             raise NotFound(f"模拟算力中心 {self.center.name} 没有地址为 {host}:{port} 的设备")
-        gpus = [{"model": device.gpu_model, "count": device.gpu_stock}] if device.gpu_stock else []
-        disks = [{"name": "sda", "size_gib": device.sysdisk_stock}]
-        if device.datadisk_stock:
-            disks.append({"name": "sdb", "size_gib": device.datadisk_stock})
+        if device.cpu_stock or device.memory_stock:
+            facts = _recorded_facts(device)
+        else:
+            facts = dict(INVENTED[int(hashlib.sha256(host.encode()).hexdigest(), 16) % len(INVENTED)])
         return {
             "simulated": True,
             "hostname": node_name(device.name),
             "os": "Ubuntu 22.04 LTS (simulated)",
-            "cpu_model": device.cpu_model,
-            "cpu_cores": device.cpu_stock,
-            "memory_mib": device.memory_stock * 1024,
-            "disks": disks,
-            "gpus": gpus,
+            **facts,
             "swap_on": False,
             "kubelet": "",
         }
@@ -247,7 +284,7 @@ class SimulatedSiteClient:
                 select(Device).where(Device.clusterid == self._cluster_id).order_by(Device.created_at, Device.id)
             )
         ).all()
-        found = [_node(device, state.labels.get(node_name(device.name), {})) for device in devices]
+        found = [_node(device, state.labels.get(node_name(device.name), {}), state.cordoned) for device in devices]
         names = {node.name for node in found}
         for pod in state.pods.values():
             if pod.node and pod.node not in names:
@@ -268,7 +305,7 @@ class SimulatedSiteClient:
         return {"action": "delete", "objects": results}
 
 
-def _node(device: Device, overrides: Mapping[str, str | None]) -> _Node:
+def _node(device: Device, overrides: Mapping[str, str | None], cordoned: set[str]) -> _Node:
     name, master = node_name(device.name), device.role == "master"
     labels = {
         "kubernetes.io/hostname": name,
@@ -292,7 +329,75 @@ def _node(device: Device, overrides: Mapping[str, str | None]) -> _Node:
             labels.pop(key, None)
         else:
             labels[key] = value
-    return _Node(name, device, master, labels, resources)
+    return _Node(name, device, master, labels, resources, name in cordoned)
+
+
+# Machines a probe of a simulated device answers when nothing is recorded yet: common shapes of a site.
+INVENTED: tuple[dict[str, Any], ...] = (
+    {"cpu_model": "Intel Xeon Gold 6330 (simulated)", "cpu_cores": 56, "memory_mib": 256 * 1024,
+     "disks": [{"name": "sda", "size_gib": 200}, {"name": "sdb", "size_gib": 2000}], "gpus": []},
+    {"cpu_model": "AMD EPYC 7543 (simulated)", "cpu_cores": 64, "memory_mib": 512 * 1024,
+     "disks": [{"name": "sda", "size_gib": 200}, {"name": "sdb", "size_gib": 4000}],
+     "gpus": [{"model": "RTX4090-24G", "count": 8}]},
+    {"cpu_model": "Intel Xeon Silver 4314 (simulated)", "cpu_cores": 32, "memory_mib": 128 * 1024,
+     "disks": [{"name": "sda", "size_gib": 100}, {"name": "sdb", "size_gib": 1000}], "gpus": []},
+)  # fmt: skip
+
+
+def _recorded_facts(device: Device) -> dict[str, Any]:
+    disks = [{"name": "sda", "size_gib": device.sysdisk_stock}]
+    if device.datadisk_stock:
+        disks.append({"name": "sdb", "size_gib": device.datadisk_stock})
+    return {
+        "cpu_model": device.cpu_model,
+        "cpu_cores": device.cpu_stock,
+        "memory_mib": device.memory_stock * 1024,
+        "disks": disks,
+        "gpus": [{"model": device.gpu_model, "count": device.gpu_stock}] if device.gpu_stock else [],
+    }
+
+
+def _drain(state: _SimCluster, node: str, found: list[_Node]) -> dict[str, Any]:
+    """`kubectl drain` on the simulated cluster, reported as the agent reports it: DaemonSet pods are skipped; a
+    pod no controller owns is not evicted (nothing would recreate it); the others are evicted, and their
+    controller starts a replacement on a schedulable node with room (Pending when none has)."""
+    report: dict[str, Any] = {"node": node, "evicted": [], "deleted": [], "skipped": [], "failed": []}
+    for key, pod in sorted(state.pods.items()):
+        ref, (kind, _, controller) = f"{pod.namespace}/{pod.name}", pod.owner
+        if pod.node != node:
+            continue
+        if kind == "DaemonSet":
+            report["skipped"].append({"pod": ref, "reason": f"由 DaemonSet {controller} 管理"})
+        elif kind == "Pod":
+            report["failed"].append({"pod": ref, "reason": "不受任何控制器管理,驱逐后无法重建 (需要 force)"})
+        else:
+            report["evicted"].append(ref)
+            del state.pods[key]
+            _replace(state, found, pod)
+    report["ok"] = not report["failed"]
+    return report
+
+
+def _replace(state: _SimCluster, found: list[_Node], gone: _Pod) -> None:
+    # A StatefulSet keeps the pod's name; other controllers name the new pod after the same template.
+    name = gone.name if gone.owner[0] == "StatefulSet" else f"{gone.name.rsplit('-', 1)[0]}-{secrets.token_hex(3)[:5]}"
+    pods = _pod_infos(state)
+    node = next((n.name for n in found if cap.ClusterSnapshot([n.info()], pods).placeable(gone.product)), "")
+    now = dt.datetime.now(dt.UTC)
+    state.pods[(gone.namespace, name)] = _Pod(
+        gone.namespace, name, gone.owner, node, gone.requests, _pod_ip(), now, gone.product
+    )
+
+
+def _schedule_pending(state: _SimCluster, found: list[_Node]) -> None:
+    for pod in state.pods.values():
+        if not pod.node:
+            pods = _pod_infos(state)
+            pod.node = next((n.name for n in found if cap.ClusterSnapshot([n.info()], pods).placeable(pod.product)), "")
+
+
+def _pod_ip() -> str:
+    return f"10.244.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 2}"
 
 
 def _key(obj: Mapping[str, Any]) -> Key:
@@ -347,8 +452,8 @@ def _start_pods(state: _SimCluster, found: list[_Node], owner: Key, workload: Ma
             name = f"{controller}-{suffix}-{secrets.token_hex(3)[:5]}"
         pods = _pod_infos(state)
         node = next((n.name for n in candidates if cap.ClusterSnapshot([n.info()], pods).placeable(product)), "")
-        ip = f"10.244.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 2}"
-        state.pods[(namespace, name)] = _Pod(namespace, name, owner, node, dict(requests), ip, dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        state.pods[(namespace, name)] = _Pod(namespace, name, owner, node, dict(requests), _pod_ip(), now, product)
 
 
 def _product(requests: Mapping[str, int], pod_spec: Mapping[str, Any]) -> cap.Product:

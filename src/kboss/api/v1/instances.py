@@ -1,4 +1,5 @@
-"""Native routes for instances, live boards, node labels and capacity. Same services as the compat routes."""
+"""Native routes for instances, live boards, node labels, cordon/drain and capacity. Same services as the
+compat routes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ class ScaleInput(BaseModel):
 
 class LabelInput(BaseModel):
     label: str = Field(min_length=1, max_length=400, description="key=value")
+
+
+class ScheduleInput(BaseModel):
+    # Loosely typed on purpose: the service checks them and names the bad one in Chinese, as everywhere else.
+    state: Any = Field(None, description="cordon (禁止调度) or uncordon (恢复调度)")
+    drain: Any = Field(False, description="with cordon: evict the node's pods (PodDisruptionBudgets honoured)")
+    timeout_seconds: Any = Field(None, description="how long a drain may wait for evictions, 1-600 (default 60)")
 
 
 class CapacityInput(BaseModel):
@@ -93,6 +101,14 @@ async def label_node(ctx: CtxDep, cluster_id: str, node: str, body: LabelInput) 
 async def unlabel_node(ctx: CtxDep, cluster_id: str, node: str, key: str) -> dict[str, Any]:
     params = {"clusterid": cluster_id, "worker_node": node, "label": key, "opt": "unlabel"}
     return await boards.set_node_label(ctx, params)
+
+
+@router.post("/clusters/{cluster_id}/nodes/{node}/schedule")
+async def schedule_node(ctx: CtxDep, cluster_id: str, node: str, body: ScheduleInput) -> dict[str, Any]:
+    """Cordon, drain or uncordon a node. A drain that cannot empty the node answers 409 `drain_blocked`, naming
+    each pod left and why (`data`: the evicted, skipped and failed pods); the node stays cordoned."""
+    params = {"clusterid": cluster_id, "node_name": node, **body.model_dump()}
+    return await boards.switch_node_state(ctx, params)
 
 
 @router.post("/clusters/{cluster_id}/capacity")
