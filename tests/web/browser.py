@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kboss.app import create_app
 from kboss.services import auth
 from kboss.services.context import ROLE_ADMIN, ROLE_MEMBER
 from kboss.settings import Settings
-from kboss.web.routes import router as web_router
 from tests.support.databases import SqliteFactory
 from tests.support.site import serve
 
@@ -51,24 +49,9 @@ def require_chromium() -> None:
         pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium")
 
 
-def console_app(db_url: str, data_dir: Path) -> FastAPI:
-    """kboss with the console, as `app.py` will wire it."""
-    app = create_app(Settings(data_dir=data_dir, database_url=db_url, secret_key="k"))
-    app.include_router(web_router)
-    return app
-
-
-def with_stub(app: FastAPI, stub: APIRouter) -> ASGIApp:
-    """`app`, except that HTTP requests under the stub router's prefix go to the stub: a stand-in for an API whose
-    real implementation is still moving. Lifespan and everything else stay with `app`."""
-    stub_app = FastAPI()
-    stub_app.include_router(stub)
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        target = stub_app if scope["type"] == "http" and scope["path"].startswith(stub.prefix) else app
-        await target(scope, receive, send)
-
-    return dispatch
+def console_app(db_url: str, data_dir: Path, **settings: Any) -> FastAPI:
+    """kboss as `kboss serve` runs it (console, APIs, the operation worker), with `settings` overridden."""
+    return create_app(Settings(data_dir=data_dir, database_url=db_url, secret_key="k", **settings))
 
 
 @dataclass
@@ -118,10 +101,11 @@ async def api(page: Page, method: str, path: str, body: Any = None) -> Any:
 
 
 @asynccontextmanager
-async def running_console(tmp: Path, sqlite: SqliteFactory, stub: APIRouter | None = None) -> AsyncIterator[Console]:
+async def running_console(tmp: Path, sqlite: SqliteFactory, **settings: Any) -> AsyncIterator[Console]:
+    """A console for one test module; `settings` e.g. `simulated_time_scale` for a build that takes seconds."""
     require_chromium()
-    app = console_app(sqlite.new(), tmp)
-    async with serve(with_stub(app, stub) if stub else app) as base, async_playwright() as playwright:
+    app = console_app(sqlite.new(), tmp, **settings)
+    async with serve(app) as base, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield Console(app, base, browser)

@@ -74,7 +74,7 @@ export const api = {
   post: (path, body, options = {}) => request("POST", path, { ...options, body: body ?? {} }),
   put: (path, body) => request("PUT", path, { body: body ?? {} }),
   patch: (path, body) => request("PATCH", path, { body }),
-  del: (path) => request("DELETE", path),
+  del: (path, query) => request("DELETE", path, { query }),
 };
 
 // A path segment from an id: ids are URL-safe already, but never trust that in a URL we build.

@@ -1,4 +1,5 @@
-// Words of the instance form and the live cluster boards, [中文, English]; merged into i18n.js's messages.
+// Words of the instance form, the live cluster boards and cluster removal, [中文, English]; merged into i18n.js's
+// messages.
 
 export const OPS_MESSAGES = {
   "instance.createTitle": ["创建实例 · {cluster}", "Create an instance · {cluster}"],
@@ -65,7 +66,52 @@ export const OPS_MESSAGES = {
     "标签目录中还没有节点标签,请先在「标签」中添加",
     "The label catalog has no node labels yet; add one under Labels first",
   ],
+  "board.cordon": ["禁止调度", "Cordon"],
+  "board.uncordon": ["恢复调度", "Uncordon"],
+  "board.drain": ["排空", "Drain"],
+  "board.confirmCordon": [
+    "确定禁止调度节点 {node}?已有的 Pod 继续运行,新的 Pod 不会再调度到该节点。",
+    "Cordon node {node}? Its pods keep running; no new pod will be scheduled there.",
+  ],
+  "board.confirmUncordon": ["确定恢复调度节点 {node}?", "Make node {node} schedulable again?"],
+  "board.confirmDrain": [
+    "确定排空节点 {node}?节点将禁止调度,其上的 Pod 将被驱逐 (遵守中断预算;DaemonSet 的 Pod 保留)。",
+    "Drain node {node}? It is cordoned and its pods are evicted (disruption budgets honoured; DaemonSet pods stay).",
+  ],
+  "board.cordoned": ["已禁止调度节点 {node}", "Cordoned {node}"],
+  "board.uncordoned": ["已恢复调度节点 {node}", "{node} is schedulable again"],
+  "board.drained": ["已排空节点 {node},驱逐了 {n} 个 Pod", "Drained {node}: {n} pod(s) evicted"],
   "board.noNodes": ["没有节点", "No nodes"],
+  "cluster.removeWorker": ["移除工作节点", "Remove worker"],
+  "cluster.removeWorkerTitle": ["从「{name}」移除工作节点", "Remove a worker from “{name}”"],
+  "cluster.removeWorkerNote": [
+    "将排空该节点 (驱逐其上的 Pod)、从集群删除并重置机器,设备恢复为空闲。",
+    "The node is drained (its pods evicted), deleted from the cluster and the machine reset; the device becomes idle.",
+  ],
+  "cluster.worker": ["工作节点", "Worker"],
+  "cluster.noWorkers": ["该集群没有可移除的工作节点", "This cluster has no worker to remove"],
+  "cluster.remove": ["移除", "Remove"],
+  "cluster.removeCluster": ["删除集群", "Remove cluster"],
+  "cluster.confirmRemove": [
+    "确定删除集群「{name}」?所有节点将被排空并重置,设备恢复为空闲,集群记录被删除。",
+    "Remove cluster “{name}”? Every node is drained and reset, the devices become idle and the record is deleted.",
+  ],
+  "cluster.force": ["强制", "Force"],
+  "cluster.forceHint": [
+    "排空失败时仍然移除:无法驱逐的 Pod 将被直接删除",
+    "Remove even if the drain fails: pods that cannot be evicted are deleted",
+  ],
+  "cluster.forceRemove": ["强制移除", "Force removal"],
+  "cluster.forceQuestion": ["{message}。仍要强制移除吗?", "{message}. Remove it anyway (force)?"],
+  "op.force": ["强制移除", "Force removal"],
+  "op.forceHint": [
+    "再次移除,并删除无法驱逐的 Pod (不遵守中断预算)",
+    "Remove again, deleting the pods that could not be evicted (disruption budgets not honoured)",
+  ],
+  "op.forceQuestion": [
+    "强制移除会直接删除无法驱逐的 Pod,其上的服务将中断。确定继续?",
+    "A forced removal deletes the pods that could not be evicted; their service stops. Go on?",
+  ],
   "board.noPods": ["没有 Pod", "No pods"],
   "board.pod": ["Pod · 命名空间", "Pod · namespace"],
   "board.ready": ["就绪", "Ready"],

@@ -64,6 +64,11 @@ const MESSAGES = {
   "center.edit": ["编辑算力中心: {name}", "Edit center: {name}"],
   "center.none": ["还没有算力中心,请先添加一个", "No compute center yet; add one first"],
   "center.simulated": ["模拟", "simulated"],
+  "center.simulatedBox": ["模拟算力中心 (无需真实机器,仅供试用)", "Simulated center (no real machines, for trying kboss)"],
+  "center.simulatedHint": [
+    "机器与集群只存在于 kboss 内存中,不连接任何站点服务;建集群按真实耗时模拟执行",
+    "Machines and clusters live in kboss's memory; no site agent is called; builds play with realistic delays",
+  ],
   "center.current": ["算力中心", "Center"],
   "center.confirmDelete": ["确定删除算力中心「{name}」?", "Delete center “{name}”?"],
 
@@ -112,6 +117,14 @@ const MESSAGES = {
   "device.probed": [
     "已按探测结果填写硬件字段,请核对后保存",
     "Hardware fields were filled from the probe; check them, then save",
+  ],
+  "device.probedSimulated": [
+    "模拟算力中心:以上硬件字段是 kboss 生成的模拟机器 (已记录的数值,或按地址给出的典型配置),不是真实探测结果;请核对后保存",
+    "Simulated center: these figures are a made-up machine (the recorded ones, or a typical one for the address), not a real probe; check them, then save",
+  ],
+  "device.simulatedNote": [
+    "这是模拟算力中心:设备不会被真正登录 (填写任意密码即可);添加后点「探测主机」可填入模拟的硬件配置",
+    "This is a simulated center: devices are never logged into (any password will do); after adding one, “Probe host” fills in simulated hardware",
   ],
   "device.probeMissing": [
     "平台尚未提供主机探测接口 (POST /api/v1/devices/{id}/probe),请手动填写硬件信息",

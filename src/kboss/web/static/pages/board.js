@@ -1,11 +1,11 @@
-// The live boards of one cluster: nodes (admins: labels, free cpu/memory/gpu, label/unlabel from the catalog)
-// and pods, from GET /api/v1/clusters/{id}/nodes and /pods, refreshed every 10 s until the answered stop function
+// The live boards of one cluster: nodes (admins: labels, free cpu/memory/gpu, label/unlabel from the catalog,
+// cordon/uncordon/drain) and pods, from GET /api/v1/clusters/{id}/nodes and /pods, refreshed every 10 s until the answered stop function
 // is called (the clusters page calls it when it is left). Errors, e.g. a cluster that does not answer, are shown
 // in place of the table and the refresh goes on.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, button, clear, confirmDialog, dash, formDialog, h, spinner, table, toast, toastError } from "../ui.js";
+import { badge, busy, button, clear, confirmDialog, dash, formDialog, h, spinner, table, toast, toastError } from "../ui.js";
 
 const BOARD_SECONDS = 10;
 
@@ -14,13 +14,16 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
   let stopped = false;
   const status = h("span", { class: "muted", "data-testid": "board-status", "aria-live": "polite" });
   const nodes = h("div", { "data-testid": "node-board" }, spinner());
+  // A failed node action (a drain a disruption budget blocked...) stays on screen across refreshes until the next
+  // action: its message lists the pods left, too long to read in a toast.
+  const actionError = h("p", { class: "notice notice-error", role: "alert", "data-testid": "node-action-error", hidden: true });
   const pods = h("div", { "data-testid": "pod-board" }, spinner());
   const refresh = button(t("board.refresh"), () => tick(), { testid: "board-refresh" });
   const close = h("a", { class: "btn btn-link", href: closeHref, "data-testid": "board-close" }, t("action.close"));
   clear(
     boardHost,
     h("div", { class: "page-head" }, h("h2", { text: t("board.title", { name: cluster.name }) }), h("div", { class: "toolbar" }, status, refresh, close)),
-    ctx.isAdmin ? [h("h3", { text: t("board.nodes") }), nodes] : null,
+    ctx.isAdmin ? [h("h3", { text: t("board.nodes") }), actionError, nodes] : null,
     h("h3", { text: t("board.pods") }),
     pods,
   );
@@ -68,7 +71,7 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
         {
           label: t("common.actions"),
           class: "actions",
-          render: (n) => (ctx.isAdmin ? button(t("board.label"), () => labelNode(n), { testid: "node-label" }) : null),
+          render: (n) => (ctx.isAdmin ? nodeActions(n) : null),
         },
       ],
       rows,
@@ -101,6 +104,32 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
         ),
       ),
     );
+
+  const nodeActions = (n) => [
+    button(t("board.label"), () => labelNode(n), { testid: "node-label" }),
+    n.node_schedulable
+      ? [
+          button(t("board.cordon"), (e) => schedule(n, "cordon", false, e.currentTarget), { testid: "node-cordon" }),
+          button(t("board.drain"), (e) => schedule(n, "cordon", true, e.currentTarget), { kind: "danger", testid: "node-drain" }),
+        ]
+      : button(t("board.uncordon"), (e) => schedule(n, "uncordon", false, e.currentTarget), { testid: "node-uncordon" }),
+  ];
+
+  async function schedule(node, state, drain, btn) {
+    const name = node.node_name;
+    const question = t(drain ? "board.confirmDrain" : state === "cordon" ? "board.confirmCordon" : "board.confirmUncordon", { node: name });
+    if (!(await confirmDialog(question, t(drain ? "board.drain" : `board.${state}`)))) return;
+    actionError.hidden = true;
+    try {
+      const done = await busy(btn, () => api.post(`${base}/nodes/${seg(name)}/schedule`, { state, drain }));
+      const evicted = done.report?.evicted?.length ?? 0;
+      toast(drain ? t("board.drained", { node: name, n: evicted }) : t(`board.${state}ed`, { node: name }), "success");
+    } catch (error) {
+      actionError.textContent = error.message;
+      actionError.hidden = false;
+    }
+    tick();
+  }
 
   async function labelNode(node) {
     let labels = [];

@@ -1,4 +1,5 @@
-// Compute centers (算力中心): list, add, edit, delete. A simulated center (no real site agent) is badged.
+// Compute centers (算力中心): list, add, edit, delete. A simulated center (machines and clusters in memory, no
+// site agent: for trying kboss without machines) is only made when its box is ticked, and is badged in the list.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
@@ -16,11 +17,18 @@ import {
 } from "../ui.js";
 import { confirmAndDelete, remember, withoutBlank } from "./common.js";
 
+// A simulated center has no site agent: these fields are hidden for it, and not sent.
+const AGENT_FIELDS = ["pcapi_url", "api_user", "api_pwd"];
+
 function centerFields(center) {
   const editing = Boolean(center);
   const c = center || {};
+  const simulated = editing
+    ? []
+    : [{ name: "simulated", label: t("center.simulatedBox"), type: "checkbox", wide: true, hint: t("center.simulatedHint") }];
   return [
     { name: "name", label: t("center.name"), required: true, value: c.name },
+    ...simulated,
     {
       name: "pcapi_url",
       label: t("center.pcapi_url"),
@@ -43,6 +51,21 @@ function centerFields(center) {
     { name: "enable_date", label: t("center.enable_date"), type: "date", value: c.enable_date },
     { name: "expire_date", label: t("center.expire_date"), type: "date", value: c.expire_date },
   ];
+}
+
+function showAgentFields(form, simulated) {
+  for (const name of AGENT_FIELDS) {
+    const control = form.elements.namedItem(name);
+    control.closest(".field").hidden = simulated;
+    control.disabled = simulated;
+  }
+}
+
+function withoutAgent(values, simulated) {
+  if (!simulated) return values;
+  const out = { ...values };
+  for (const name of AGENT_FIELDS) delete out[name];
+  return out;
 }
 
 export async function render(ctx) {
@@ -115,12 +138,13 @@ export async function render(ctx) {
       title: center ? t("center.edit", { name: center.name }) : t("center.add"),
       fields: centerFields(center),
       testid: "center-dialog",
+      onInput: (form) => showAgentFields(form, center ? center.simulated : form.elements.namedItem("simulated").checked),
       // Blank fields are sent as they are, so the API names what is missing; only a blank password on edit is
       // left out, which keeps the stored one.
       onSubmit: (values) =>
         center
-          ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutBlank(values, ["api_pwd"]))
-          : api.post("/api/v1/centers", values),
+          ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutAgent(withoutBlank(values, ["api_pwd"]), center.simulated))
+          : api.post("/api/v1/centers", withoutAgent(values, values.simulated)),
     });
     if (saved) {
       toast(t(center ? "toast.saved" : "toast.added", { name: saved.name }), "success");

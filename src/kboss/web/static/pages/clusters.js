@@ -1,6 +1,6 @@
 // Clusters (算力集群) of one center: list, import an existing cluster by its kubeconfig, rename and dates;
 // build a cluster from an idle device and add a worker (each answers 202 with an operation, followed live on
-// `#/operations/<id>`); the live node and pod boards of one cluster (`?board=<id>`, refreshed every 10 s
+// `#/operations/<id>`); remove a worker or the whole cluster (pages/removal.js); the live node and pod boards of one cluster (`?board=<id>`, refreshed every 10 s
 // while shown) with node label/unlabel from the label catalog.
 
 import { api, seg } from "../api.js";
@@ -20,6 +20,7 @@ import {
 } from "../ui.js";
 import { openBoard } from "./board.js";
 import { pickCenter } from "./common.js";
+import { removeCluster, removeWorker } from "./removal.js";
 
 function kubeconfigFile() {
   // Reading the file in the browser: the kubeconfig goes to the API as text, like a paste.
@@ -104,7 +105,16 @@ export async function render(ctx) {
             t("nav.instances"),
           ),
           ctx.isAdmin
-            ? button(t("cluster.addWorker"), (e) => addWorker(c, e.currentTarget), { testid: "cluster-add-worker" })
+            ? [
+                button(t("cluster.addWorker"), (e) => addWorker(c, e.currentTarget), { testid: "cluster-add-worker" }),
+                button(t("cluster.removeWorker"), () => removeWorker(ctx, center, c), {
+                  testid: "cluster-remove-worker",
+                }),
+                button(t("cluster.removeCluster"), (e) => removeCluster(ctx, c, e.currentTarget), {
+                  kind: "danger",
+                  testid: "cluster-remove",
+                }),
+              ]
             : null,
         ],
       },

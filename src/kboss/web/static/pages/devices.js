@@ -124,6 +124,8 @@ export async function render(ctx) {
   const { center } = picked;
   const add = ctx.isAdmin ? button(t("device.add"), () => edit(null), { kind: "primary", testid: "device-add" }) : null;
   head.prepend(pageHeader(t("device.title", { center: center.name }), add));
+  if (center.simulated)
+    head.append(h("p", { class: "notice", "data-testid": "simulated-note", text: t("device.simulatedNote") }));
 
   async function load() {
     try {
@@ -190,19 +192,21 @@ export async function render(ctx) {
 
   async function probeRow(device, btn) {
     try {
-      const probed = await busy(btn, () => probeDevice(device.id));
-      await edit(device, probed);
+      await edit(device, await busy(btn, () => probeDevice(device.id)));
     } catch (error) {
       toast(error.message, error instanceof ProbeUnavailable ? "warn" : "error");
     }
   }
 
-  async function edit(device, probed = {}) {
-    const note = h(
-      "p",
-      { class: "notice", "data-testid": "probe-note", hidden: !Object.keys(probed).length },
-      t("device.probed"),
-    );
+  // `found`: a probe's answer ({fields, simulated}) to open the dialog with.
+  async function edit(device, found = null) {
+    const probed = found?.fields || {};
+    const note = h("p", { class: "notice", "data-testid": "probe-note", hidden: !found });
+    const noted = (answer) => {
+      note.textContent = t(answer.simulated ? "device.probedSimulated" : "device.probed");
+      note.hidden = false;
+    };
+    if (found) noted(found);
     const extra = [note];
     if (device) {
       // Probing from inside the dialog fills the hardware fields in place; nothing is saved until "保存".
@@ -210,9 +214,9 @@ export async function render(ctx) {
         t("device.probe"),
         async () => {
           try {
-            const found = await busy(probeBtn, () => probeDevice(device.id));
-            fill(probeBtn.form, found);
-            note.hidden = false;
+            const answer = await busy(probeBtn, () => probeDevice(device.id));
+            fill(probeBtn.form, answer.fields);
+            noted(answer);
           } catch (error) {
             note.textContent = error.message;
             note.hidden = false;

@@ -19,6 +19,7 @@ import {
   toastError,
 } from "../ui.js";
 import { followLog } from "./oplog.js";
+import { canForce, forceRemoval } from "./removal.js";
 
 const POLL_MS = 5000;
 const STATE_KIND = {
@@ -121,8 +122,15 @@ async function renderOne(ctx) {
 
   function showDetail() {
     const actions = [];
-    if (ctx.isAdmin && ["failed", "timed_out", "cancelled"].includes(op.state))
+    const ended = ["failed", "timed_out", "cancelled"].includes(op.state);
+    if (ctx.isAdmin && ended)
       actions.push(button(t("op.retry"), (e) => act("retry", e.currentTarget), { testid: "op-retry" }));
+    // A removal stopped by what force overrides (a drain that could not evict everything): offer it, explained.
+    if (ctx.isAdmin && ended && canForce(op))
+      actions.push(
+        button(t("op.force"), (e) => forceRemoval(ctx, op, e.currentTarget), { kind: "danger", testid: "op-force" }),
+        h("small", { class: "hint", text: t("op.forceHint") }),
+      );
     if (ctx.isAdmin && ["pending", "running"].includes(op.state))
       actions.push(
         button(t("op.cancel"), (e) => act("cancel", e.currentTarget), { kind: "danger", testid: "op-cancel" }),

@@ -1,5 +1,6 @@
-// Host probe of a device: POST /api/v1/devices/{id}/probe. The platform endpoint is not built yet (the site agent
-// has /pcapi/api/v1/native/probe); until it is, a 404 says so plainly and the operator types the figures in.
+// Host probe of a device: POST /api/v1/devices/{id}/probe, through the center's site agent. A platform without the
+// route answers a bare 404, said plainly (the operator types the figures in). A simulated center's answer is marked
+// `simulated` (made-up figures of a plausible machine, or those recorded): the dialog says so.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
@@ -33,9 +34,12 @@ export function probeFields(answer) {
   return out;
 }
 
+// {fields, simulated}: the form fields found, and whether they come from a simulated center.
 export async function probeDevice(deviceId) {
   try {
-    return probeFields(await api.post(`/api/v1/devices/${seg(deviceId)}/probe`));
+    const answer = await api.post(`/api/v1/devices/${seg(deviceId)}/probe`);
+    const facts = answer?.facts || answer?.data || answer || {};
+    return { fields: probeFields(answer), simulated: facts.simulated === true };
   } catch (error) {
     if (error.missingRoute) throw new ProbeUnavailable(t("device.probeMissing"));
     throw error;
