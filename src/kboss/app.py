@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ from kboss.api.v1 import operations as v1_operations
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
+from kboss.services import instances
 from kboss.services.cluster_ops import register_simulated_steps
 from kboss.services.offer_cache import TtlCache
 from kboss.services.op_agent import AgentEnv, register_agent_steps
@@ -96,6 +99,14 @@ def _base_app(lifespan: Callable[[FastAPI], Any]) -> FastAPI:
     return app
 
 
+def start_instance_sweeper(settings: Settings, state: AppState) -> asyncio.Task[None] | None:
+    """Processes that do background work also fail instances a crash left half-changed (see `fail_abandoned`)."""
+    if not settings.worker_enabled:
+        return None
+    sweep = instances.sweep_abandoned(state.sessions, settings.instance_stale_seconds, settings.worker_sweep_seconds)
+    return asyncio.create_task(sweep, name="instance-sweeper")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Platform (compat + native API) and site agent, in one process."""
     settings = settings or get_settings()
@@ -108,12 +119,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = await start_worker(settings, state)
         app.state.operations_worker = worker
         compat_cluster_ops.configure(settings.compat_wait_seconds, worker.notify if worker else None)
+        sweeper = start_instance_sweeper(settings, state)
         log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
         try:
             yield
         finally:
             if worker is not None:
                 await worker.stop()
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await state.engine.dispose()
 
     app = _base_app(lifespan)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     worker_stale_seconds: float = Field(default=30.0, gt=0)
     worker_sweep_seconds: float = Field(default=10.0, gt=0)
+    # An instance change talks to its agent for a minute at most; one older than this was cut off by a crash.
+    instance_stale_seconds: float = Field(default=600.0, gt=0)
     operation_log_tail_chars: int = Field(default=65536, gt=0)
     ssh_connect_timeout: float = Field(default=10.0, gt=0)
     ssh_command_timeout: float = Field(default=900.0, gt=0)

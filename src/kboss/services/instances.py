@@ -11,13 +11,16 @@ row with a conditional UPDATE of its state, so two deletes can never both releas
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kboss.db.models import Cluster, User, utcnow
@@ -239,11 +242,14 @@ async def _find_for_update(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
 async def _claim(ctx: Ctx, instance: Instance, to_state: str, more: Sequence[stock.Need] = ()) -> str:
     """Move a ready (or failed) instance to `to_state`, taking `more` stock in the same transaction."""
     previous = instance.state
+    # The row records the extra stock as soon as it is taken: should kboss die before the change ends, the
+    # row (failed by `fail_abandoned`) still accounts for all of it and a delete gives it all back.
+    held = [*instance.stock, *(need.as_json() for need in more)]
     try:
         result = await ctx.session.execute(
             update(Instance)
             .where(Instance.id == instance.id, Instance.state.in_(("ready", "failed")))
-            .values(state=to_state, updated_at=utcnow())
+            .values(state=to_state, stock=held, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -256,6 +262,7 @@ async def _claim(ctx: Ctx, instance: Instance, to_state: str, more: Sequence[sto
         await ctx.session.rollback()
         raise
     set_committed_value(instance, "state", to_state)
+    set_committed_value(instance, "stock", held)
     if more:
         _clear_offers(ctx)
     return previous
@@ -288,7 +295,7 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
         try:
             await site.apply_instance(kubeconfig, new_params)
         except KbossError as err:
-            await _undo_update(ctx, site, kubeconfig, instance, (previous, old_params, more), err)
+            await _undo_update(ctx, site, kubeconfig, instance, (previous, old_params, old_needs, more), err)
             raise
         await _finish_update(ctx, instance, spec, fields, needs, less)
         await _drop_stale(ctx, site, kubeconfig, instance, (old_params, new_params))
@@ -323,11 +330,11 @@ async def _undo_update(
     site: SiteLike,
     kubeconfig: str,
     instance: Instance,
-    before: tuple[str, dict[str, str], Sequence[stock.Need]],
+    before: tuple[str, dict[str, str], Sequence[stock.Need], Sequence[stock.Need]],
     err: KbossError,
 ) -> None:
     """Put the old objects back; if even that fails, keep the extra stock too (the cluster may run either)."""
-    previous, old_params, more = before
+    previous, old_params, old_needs, more = before
     try:
         await site.apply_instance(kubeconfig, old_params)
         restored = True
@@ -335,10 +342,9 @@ async def _undo_update(
         log.warning("instance %s: re-applying after a failed update failed: %s", instance.id, again.message)
         restored = False
     try:
-        if restored:
+        if restored:  # else the row keeps the extra stock `_claim` recorded: the cluster may run either
             await stock.release(ctx.session, more)
-        else:
-            instance.stock = [*instance.stock, *(need.as_json() for need in more)]
+            instance.stock = [need.as_json() for need in old_needs]
         instance.state = previous if restored else "failed"
         instance.last_error = err.message
         await ctx.session.commit()
@@ -389,3 +395,46 @@ async def delete_instance(ctx: Ctx, instance_id: str | None, *, force: bool = Fa
             raise
     await _remove_row(ctx, instance)
     return instance
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery
+
+# A change of an instance holds its row in one of these states only while one request talks to the agent
+# (a minute at most); older ones were left by a kboss process that died mid-change.
+TRANSIENT_STATES = ("applying", "updating", "deleting")
+
+
+async def fail_abandoned(sessions: async_sessionmaker[AsyncSession], older_than_seconds: float) -> int:
+    """Mark instances stuck in a transient state `failed`, so that their owner can delete them (objects and
+    stock together) instead of facing "正在创建中" forever. Returns how many there were."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_seconds)  # utcnow() drops the µs
+    count = 0
+    async with sessions() as session:
+        for state in TRANSIENT_STATES:
+            result = await session.execute(
+                update(Instance)
+                .where(Instance.state == state, Instance.updated_at < cutoff)
+                .values(state="failed", last_error=_ABANDONED.format(STATE_TEXT[state]), updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            count += result.rowcount  # type: ignore[attr-defined]
+        await session.commit()
+    if count:
+        log.warning("%d instance(s) left half-changed by an interrupted kboss process marked failed", count)
+    return count
+
+
+_ABANDONED = "kboss 在实例{}时中断,集群中的对象可能不完整;请删除该实例 (会一并删除集群中的对象并退还库存) 后重新创建"
+
+
+async def sweep_abandoned(
+    sessions: async_sessionmaker[AsyncSession], stale_seconds: float, every_seconds: float
+) -> None:
+    """`fail_abandoned` at start-up, then every `every_seconds`, until cancelled."""
+    while True:
+        try:
+            await fail_abandoned(sessions, stale_seconds)
+        except DBAPIError:
+            log.warning("instance sweep: database error, retrying", exc_info=True)
+        await asyncio.sleep(every_seconds)
