@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+# Ours never start with `-` (nor `_`): `kboss op show -z2r4...` would read the id as an option.
+FIRST = ALPHABET[:-2]
 ID_LENGTH = 21
 
 
 def new_id() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH))
+    return secrets.choice(FIRST) + "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH - 1))
