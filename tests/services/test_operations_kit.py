@@ -26,7 +26,7 @@ KEY = "test-deployment-key-ops"
 DEVICE_PASSWORD = "Ssh-Secret-Pa55"
 # Fast enough for tests, slow enough that heartbeats and log flushes happen during a step.
 FAST = WorkerConfig(
-    concurrency=4, poll_seconds=0.02, heartbeat_seconds=0.1, stale_seconds=0.6, sweep_seconds=0.1,
+    concurrency=4, poll_seconds=0.02, heartbeat_seconds=0.1, stale_seconds=3.0, sweep_seconds=0.1,
     log_flush_seconds=0.02,
 )  # fmt: skip
 SCALE = 0.001
