@@ -27,10 +27,10 @@ from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.logs import install_redaction
 from kboss.services import instances
-from kboss.services.cluster_ops import register_simulated_steps
 from kboss.services.offer_cache import TtlCache
 from kboss.services.op_agent import AgentEnv, register_agent_steps
 from kboss.services.op_simulated import SimulatedSite
+from kboss.services.op_simulated_steps import register_simulated_steps
 from kboss.services.op_steps import Registry
 from kboss.services.op_worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from kboss.cli_demo import add_demo_center
 from kboss.crypto import is_sealed
 from kboss.db.models import Cluster
-from kboss.services.cluster_ops import register_simulated_steps
 from kboss.services.op_simulated import SimulatedSite
+from kboss.services.op_simulated_steps import register_simulated_steps
 from kboss.services.op_steps import OpEnv, Registry
 from tests.api.test_cluster_ops_kit import (
     ADD_WIDGET,

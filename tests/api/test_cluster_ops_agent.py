@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from kboss.app import create_site_app
 from kboss.db.models import Cluster
-from kboss.services import op_agent
+from kboss.services import op_agent_client
 from kboss.services.op_agent import AgentEnv, SiteAgent, register_agent_steps
 from kboss.services.op_steps import Registry
 from kboss.settings import Settings
@@ -222,7 +222,7 @@ async def test_a_failing_machine_fails_the_step_and_a_retry_resumes_there(
 
     master.machine.clear_faults()
     # The agent still provisions this machine (as after our crash mid-step): the step waits for it to finish.
-    monkeypatch.setattr(op_agent, "BUSY_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(op_agent_client, "BUSY_RETRY_SECONDS", 0.2)
     busy = (master.ssh.address, master.ssh.port)
     provision_routes._busy.add(busy)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from kboss.cli_demo import add_demo_center
 from kboss.db.models import Center
 from kboss.services.centers import SIMULATED_URL
-from kboss.services.cluster_ops import register_simulated_steps
 from kboss.services.op_simulated import SimulatedSite
+from kboss.services.op_simulated_steps import register_simulated_steps
 from kboss.services.op_steps import OpEnv, Registry
 from kboss.site_client import SiteClient
 from kboss.site_client.simulated import SimulatedSiteClient, forget, site_for_center
@@ -22,6 +23,7 @@ from tests.api.test_buy import BUY, product
 from tests.api.test_cluster_ops_kit import NEW_CLUSTER, NEW_WORKER, create_params, running_worker, wire
 from tests.api.test_compat_catalog import CENTER
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, add_components, instance_params
+from tests.api.test_node_drain import ended
 from tests.services.test_operations_kit import SCALE
 from tests.support.api import Api, User, running_api
 
@@ -128,9 +130,11 @@ async def test_a_simulated_node_is_cordoned_drained_and_uncordoned(api: Api) -> 
     pod = f"{created['podcd_name']}-0"
     assert await _pod_nodes(admin, where) == {pod: "sim-02"}  # the spec example asks for kyy-gpu=false nodes
 
-    # Drained, its StatefulSet pod is recreated under the same name, Pending: no other node may take it.
-    answer = await _schedule(api, admin, cid, "sim-02", state="cordon", drain=True)
-    assert answer["report"]["evicted"] == [f"{created['namespace_name']}/{pod}"]
+    # Drained (an operation), its StatefulSet pod is recreated under the same name, Pending: no other node may
+    # take it.
+    detail = await drained(api, admin, cid, "sim-02")
+    assert detail["state"] == "succeeded", detail["last_error"]
+    assert detail["steps"][-1]["result"]["evicted"] == [f"{created['namespace_name']}/{pod}"]
     pods = (await admin.ok(PODS, "GET", **where))["rows"]
     assert [(p["pod_name"], p["pod_running"], p["pod_node"]) for p in pods] == [(pod, "Pending", "无")]
     nodes = {row["node_name"]: row for row in (await admin.ok(NODES, "GET", **where))["rows"]}
@@ -148,22 +152,27 @@ async def test_a_simulated_node_is_cordoned_drained_and_uncordoned(api: Api) -> 
     assert answer["data"] == [], answer
     assert await _pod_nodes(admin, where) == {pod: "sim-02"}
 
-    # A pod no controller owns (a Standalone instance) is not evicted: the drain says so and names it.
+    # A pod no controller owns (a Standalone instance) is not evicted: the drain fails and names it.
     lone = await admin.ok(NEW, **instance_params(cid, source_name="lone", source_podengine="Standalone",
                                                  source_outsideport="30064"))  # fmt: skip
-    response = await api.http.post(
-        f"/api/v1/clusters/{cid}/nodes/sim-02/schedule",
-        json={"state": "cordon", "drain": True},
-        headers=admin.headers,
-    )
-    assert response.status_code == 409, response.text
-    assert lone["podcd_name"] in response.json()["detail"] and "不受任何控制器管理" in response.json()["detail"]
+    detail = await drained(api, admin, cid, "sim-02")
+    assert detail["state"] == "failed"
+    assert lone["podcd_name"] in detail["last_error"] and "不受任何控制器管理" in detail["last_error"]
     assert (await _pod_nodes(admin, where))[lone["podcd_name"]] == "sim-02"
 
     response = await api.http.post(
         f"/api/v1/clusters/{cid}/nodes/sim-09/schedule", json={"state": "cordon"}, headers=admin.headers
     )
     assert response.status_code == 404 and "sim-09" in response.json()["detail"]
+
+
+async def drained(api: Api, admin: User, cid: str, node: str) -> dict[str, Any]:
+    """Drain `node` with a simulated worker running, and wait for the operation to end."""
+    registry = register_simulated_steps(Registry(), SimulatedSite(SCALE))
+    async with running_worker(api, registry, OpEnv(api.app.state.kboss.box)):
+        started = await api.http.post(f"/api/v1/clusters/{cid}/nodes/{node}/drain", headers=admin.headers)
+        assert started.status_code == 202, started.text
+        return await ended(admin, started.json()["id"])
 
 
 async def _schedule(api: Api, admin: User, cid: str, node: str, **body: object) -> dict[str, object]:

@@ -233,7 +233,7 @@ async def test_unmanaged_pods_need_force(fake: KubeFake, kube: AsyncClient) -> N
     fake.add_pod("bare", "shop", node="worker-1")
     fake.add_pod("finished", "shop", node="worker-1", state="completed")  # nothing to lose: goes anyway
     result = await drain(kube, "worker-1", 1.0, **FAST)
-    assert [str(f.pod) for f in result.failed] == ["shop/bare"] and "force" in result.failed[0].reason
+    assert [str(f.pod) for f in result.failed] == ["shop/bare"] and "强制移除" in result.failed[0].reason
     assert [str(p) for p in result.evicted] == ["shop/finished"]
     assert fake.get("Pod", "bare", "shop") is not None
     result = await drain(kube, "worker-1", 1.0, force=True, **FAST)

@@ -5,13 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kboss.db.models import Device
-from kboss.services.cluster_ops import (
-    register_simulated_steps,
-    release_abandoned,
-    start_create_cluster,
-    start_join_worker,
-)
+from kboss.services.cluster_ops import release_abandoned, start_create_cluster, start_join_worker
 from kboss.services.op_simulated import SimulatedSite
+from kboss.services.op_simulated_steps import register_simulated_steps
 from kboss.services.op_steps import Registry
 from kboss.services.operations import retry_operation
 from tests.services.test_operations_kit import SCALE, Lab, lab_on

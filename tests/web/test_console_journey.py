@@ -3,13 +3,13 @@ the browser): the app's own operation worker plays a simulated center's builds a
 
 Sign in through the form; add a simulated center and two devices, probed; build a cluster from an idle device and
 add a worker, following each operation's steps and log to the end; label a node; price components, create an
-instance and see its pod on the board and the instance in the list; quote in the calculator; cordon, drain and
-uncordon a node; remove the worker; switch to English. Every step leaves a screenshot in test-artifacts/console/."""
+instance and see its pod on the board and the instance in the list; quote in the calculator; cordon and uncordon a
+node, drain one (an operation: its steps and log, then the board); remove the worker; switch to English. Every step
+leaves a screenshot in test-artifacts/console/."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,7 +19,6 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from kboss.cli_demo import add_demo_center
-from kboss.db.models_ops import Operation
 from tests.support.databases import SqliteFactory
 from tests.web.browser import PASSWORD, Console, api, running_console, shot
 from tests.web.test_console import fill
@@ -86,15 +85,17 @@ async def add_device(page: Page, device: dict[str, str], cores: str) -> None:
     await expect(row).to_contain_text(f"× {cores}")
 
 
-async def follow_operation(page: Page, name: str, first_step: str) -> None:
-    """On the operation's page: its log and steps until it ends, successfully."""
+async def follow_operation(page: Page, name: str, first_step: str, ending: str = "成功") -> None:
+    """On the operation's page: its log and steps until it ends (successfully, unless `ending` says otherwise)."""
     await expect(page).to_have_url(re.compile(r"#/operations/[\w-]+$"))
     status = page.get_by_test_id("op-follow-status")
-    await expect(status).to_have_text("操作已结束: 成功", timeout=OPERATION_SECONDS)
+    await expect(status).to_have_text(f"操作已结束: {ending}", timeout=OPERATION_SECONDS)
     await expect(page.get_by_test_id("op-log")).to_contain_text(f"{first_step}: acting 1/3")
     steps = page.get_by_test_id("op-steps")
     await expect(steps.locator("tbody tr")).not_to_have_count(0)
-    await expect(steps.locator("tbody tr").filter(has_not=page.get_by_test_id("op-state-succeeded"))).to_have_count(0)
+    if ending == "成功":
+        unfinished = steps.locator("tbody tr").filter(has_not=page.get_by_test_id("op-state-succeeded"))
+        await expect(unfinished).to_have_count(0)
     await shot(page, f"journey-{name}")
 
 
@@ -152,9 +153,13 @@ async def create_instance(page: Page, cpcid: str) -> None:
     await page.get_by_test_id("instance-create").click()
     await fill(page, {"source_name": "web1", "source_authpasswd": "a-long-secret", "source_cpurate": "2"})
     await fill(page, {"source_memrate": "4", "source_nodeselector": "kyy-gpu=false", "source_outsideport": "30080"})
+    await fill(page, {"source_selflabel": "app:web"})
     await page.get_by_test_id("dialog-submit").click()
     row = page.get_by_test_id("instance-web1")
     await expect(row.get_by_test_id("instance-replicas")).to_have_text("StatefulSet × 1")
+    cluster = (await api(page, "GET", f"/api/v1/centers/{cpcid}/clusters"))["rows"][0]
+    created = (await api(page, "GET", f"/api/v1/clusters/{cluster['id']}/instances"))["rows"][0]
+    assert (created["source_selflabel"], created["source_nodeselector"]) == ("app:web", "kyy-gpu=false")
     await shot(page, "journey-09-instances")
 
     await open_board(page, cpcid)
@@ -191,12 +196,17 @@ async def cordon_drain_uncordon(page: Page, cpcid: str) -> None:
     await page.get_by_test_id("confirm-yes").click()
     await expect(node.get_by_test_id("node-cordon")).to_be_visible()
 
-    # Draining the worker moves its pod's StatefulSet replica: nowhere else fits (no other node has the label).
+    # Draining the worker is an operation: its page follows cordon and evict. It moves the pod's StatefulSet
+    # replica, which nowhere else fits (no other node has the label): Pending.
     worker = page.get_by_test_id(f"node-{WORKER['name']}")
     await worker.get_by_test_id("node-drain").click()
+    await expect(page.get_by_test_id("confirm")).to_contain_text("排空作为一项操作执行")
     await page.get_by_test_id("confirm-yes").click()
-    await expect(page.get_by_test_id("toast-success").last).to_contain_text("驱逐了 1 个 Pod")
+    await follow_operation(page, "13-drain", "cordon")
+    await expect(page.get_by_test_id("op-log")).to_contain_text("已驱逐 ")
+    await open_board(page, cpcid)
     await expect(page.get_by_test_id("pods-table")).to_contain_text("Pending")
+    await expect(worker).to_contain_text("已就绪,禁止调度")
     await shot(page, "journey-13-drained")
     await worker.get_by_test_id("node-uncordon").click()
     await page.get_by_test_id("confirm-yes").click()
@@ -258,8 +268,8 @@ async def finished(page: Page, op: dict[str, Any]) -> dict[str, Any]:
 
 
 async def simulated_cluster_with_a_lone_pod(console: Console, page: Page) -> tuple[str, str, str]:
-    """A demo center's cluster (sim-01-gpu + worker sim-02) running a Standalone instance: a pod no controller
-    owns, which a drain must not evict. Set up through the API: the first test went through the forms."""
+    """A demo center's cluster (sim-01-gpu + worker sim-02) running a Standalone instance on the worker: a pod no
+    controller owns, which a drain must not evict. Set up through the API: the first test went through the forms."""
     me = await api(page, "GET", "/api/v1/auth/me")
     async with console.app.state.kboss.sessions() as session:
         demo = await add_demo_center(session, console.app.state.kboss.box, f"org-{me['username']}")
@@ -274,54 +284,57 @@ async def simulated_cluster_with_a_lone_pod(console: Console, page: Page) -> tup
     lone = {"instance_type": "LinuxOS", "pod_imagepath": "docker.io/library/ubuntu:22.04", "source_name": "lone",
             "source_podengine": "Standalone", "source_restartpolicy": "Always",
             "source_authpasswd": "a-long-secret", "source_cpurate": "1", "source_memrate": "1Gi",
-            "cpu_model": "STANDARD", "memory_model": "STANDARD"}  # fmt: skip
+            "cpu_model": "STANDARD", "memory_model": "STANDARD",
+            "source_nodeselector": "kubernetes.io/hostname=sim-02"}  # fmt: skip
     await api(page, "POST", f"/api/v1/clusters/{cid}/instances", lone)
     return demo.center_id, cid, worker
 
 
-async def failed_removal(console: Console, page: Page, cid: str, worker: str) -> str:
-    """A removal of `worker` that failed at its drain, as the agent backend records one (the simulated backend's
-    drain never fails on its own)."""
-    me = await api(page, "GET", "/api/v1/auth/me")
-    at = dt.datetime.now(dt.UTC)
-    error = "drain 失败: 节点 sim-02 未能排空: default/lone (不受任何控制器管理,驱逐后无法重建)"
-    op = Operation(orgid=me["orgid"], kind="remove_worker", backend="simulated", cluster_id=cid, device_ids=[worker],
-                   params={"force": False}, requested_by=me["username"], state="failed", current_step="drain",
-                   timeout_seconds=600, created_at=at, finished_at=at, deadline_at=at + dt.timedelta(seconds=600),
-                   last_error=error)  # fmt: skip
-    async with console.app.state.kboss.sessions() as session:
-        session.add(op)
-        await session.commit()
-    return op.id
-
-
-async def test_a_blocked_drain_says_why_and_a_failed_removal_offers_force(
+async def test_a_blocked_drain_says_why_and_a_blocked_removal_is_forced(
     console: Console, no_page_errors: Callable[[], None]
 ) -> None:
     page = await console.open("/#/centers")
     cpcid, cid, worker = await simulated_cluster_with_a_lone_pod(console, page)
     (pod,) = (await api(page, "GET", f"/api/v1/clusters/{cid}/pods"))["rows"]
+    node_name = pod["pod_node"]
+    assert node_name == "sim-02", pod
     await page.goto(f"/#/clusters/{cpcid}?board={cid}")
-    node = page.get_by_test_id(f"node-{pod['pod_node']}")
+    node = page.get_by_test_id(f"node-{node_name}")
     await node.get_by_test_id("node-drain").click()
     await page.get_by_test_id("confirm-yes").click()
-    error = page.get_by_test_id("node-action-error")
-    await expect(error).to_contain_text(f"节点 {pod['pod_node']} 未能排空")
-    await expect(error).to_contain_text(pod["pod_name"])
-    await expect(error).to_contain_text("不受任何控制器管理")
-    await expect(node).to_contain_text("禁止调度")  # what a drain did stays done: the node is cordoned
-    await page.wait_for_timeout(200)
-    await shot(page, "journey-drain-blocked")
+    # The drain's operation fails at its evict step, naming the pod and why; the node stays cordoned.
+    await follow_operation(page, "drain-blocked", "cordon", ending="失败")
+    steps = page.get_by_test_id("op-steps")
+    await expect(steps.locator("tbody tr").filter(has_text="evict").get_by_test_id("op-state-failed")).to_be_visible()
+    await expect(page.get_by_text(f"节点 {node_name} 未能排空").first).to_be_visible()
+    await expect(page.get_by_text(pod["pod_name"]).first).to_be_visible()
+    await expect(page.get_by_test_id("op-log")).to_contain_text("不受任何控制器管理")
+    await expect(page.get_by_test_id("op-retry")).to_be_visible()
+    await expect(page.get_by_test_id("op-force")).to_have_count(0)  # a drain is never forced
+    await open_board_of(page, cpcid, cid)
+    await expect(node).to_contain_text("禁止调度")
 
-    await page.goto(f"/#/operations/{await failed_removal(console, page, cid, worker)}")
-    await expect(page.get_by_test_id("op-state-failed").first).to_be_visible()
+    # Removing the worker drains it first: the same pod blocks it, and the operation's page offers force.
+    await page.goto(f"/#/clusters/{cpcid}")
+    await page.get_by_test_id(f"cluster-{CLUSTER}").get_by_test_id("cluster-remove-worker").click()
+    await page.get_by_test_id("remove-worker-dialog").get_by_test_id("dialog-submit").click()
+    await follow_operation(page, "removal-blocked", "drain", ending="失败")
     await expect(page.get_by_text("不受任何控制器管理").first).to_be_visible()
-    await shot(page, "journey-removal-failed")
+    await expect(page.get_by_text("未删除节点").first).to_be_visible()
     await page.get_by_test_id("op-force").click()
     await expect(page.get_by_test_id("confirm")).to_contain_text("强制移除会直接删除无法驱逐的 Pod")
     await page.get_by_test_id("confirm-yes").click()
     await expect(page.get_by_test_id("op-follow-status")).to_have_text("操作已结束: 成功", timeout=OPERATION_SECONDS)
     forced = await api(page, "GET", f"/api/v1/operations/{page.url.rsplit('/', 1)[1]}")
     assert (forced["kind"], forced["params"]["force"], forced["device_ids"]) == ("remove_worker", True, [worker])
+    drain = next(step for step in forced["steps"] if step["name"] == "drain")
+    assert drain["result"]["deleted"] == [f"{pod['pod_namespace']}/{pod['pod_name']}"]
     await expect(page.get_by_test_id("op-force")).to_have_count(0)
+    await shot(page, "journey-removal-forced")
+    assert (await api(page, "GET", f"/api/v1/clusters/{cid}/pods"))["rows"] == []
     no_page_errors()
+
+
+async def open_board_of(page: Page, cpcid: str, cid: str) -> None:
+    await page.goto(f"/#/clusters/{cpcid}?board={cid}")
+    await expect(page.get_by_test_id("nodes-table").locator("tbody tr")).to_have_count(2)

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+# Why a drain leaves a pod no controller owns (the simulated site says the same).
+UNMANAGED_POD = "不受任何控制器管理,驱逐后无法重建 (只在强制移除节点时删除)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def _select(run: _DrainRun, pods: list[Pod]) -> list[Pod]:
         elif owner is not None and owner.kind == "DaemonSet":
             run.result.skipped.append(PodIssue(_ref(pod), f"由 DaemonSet {owner.name} 管理"))
         elif owner is None and not run.force and not _finished(pod):
-            run.result.failed.append(PodIssue(_ref(pod), "不受任何控制器管理,驱逐后无法重建 (需要 force)"))
+            run.result.failed.append(PodIssue(_ref(pod), UNMANAGED_POD))
         else:
             chosen.append(pod)
     return chosen

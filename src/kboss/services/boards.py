@@ -1,5 +1,5 @@
-"""Live boards of a cluster (the spec's get_cpcpod / get_cpcworker), node labels (setup_cpclabel), and cordon,
-uncordon and drain of a node.
+"""Live boards of a cluster (the spec's get_cpcpod / get_cpcworker), node labels (setup_cpclabel), and cordoning
+and uncordoning a node.
 
 Everything here is read from the live cluster through the center's site agent; a cluster that cannot be reached
 is an error with the agent's message, never an empty board. Node figures follow `kubectl describe node`:
@@ -16,14 +16,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from kboss.db.models_instances import Instance
-from kboss.errors import Conflict, InvalidParameter, KbossError, NotFound, UpstreamError
+from kboss.errors import InvalidParameter, NotFound, UpstreamError
 from kboss.kube.capacity import GPU_MODEL_LABEL_KEYS, GPU_RESOURCE
 from kboss.kube.labels import parse_node_label, validate_label_key
 from kboss.kube.nodes import validate_node_name
 from kboss.kube.quantity import cpu_millicores, format_bytes, memory_bytes, parse_quantity
 from kboss.services.context import Ctx
 from kboss.services.instance_records import end_reads, find_cluster, instances_in_cluster, kubeconfig_of, site_for
-from kboss.site_client.client import DRAIN_SECONDS
+from kboss.site_client.simulated import SiteLike
 
 NONE = "<none>"
 NO_METRICS = "-"  # the cluster has no metrics API (or it did not report the pod): usage is unknown, not zero
@@ -34,6 +34,7 @@ _SYSTEM_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
 _GIB = Decimal(2**30)
 _MIB = Decimal(2**20)
 _THOUSANDTH = Decimal("0.001")
+NODE_CHECK_SECONDS = 15.0  # a node list, before changing a node: a person (or a request) is waiting
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,87 +243,29 @@ async def set_node_label(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Cordon, uncordon, drain
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
-MAX_DRAIN_SECONDS = 600
-
-
-class DrainBlocked(Conflict):
-    """A drain left pods on the node (a disruption budget, a pod no controller owns...). The node stays cordoned;
-    `data` is the site's report: evicted, skipped and failed pods with their reasons."""
-
-    code = "drain_blocked"
-
-
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool) or value is None:
-        return bool(value)
-    text = str(value).strip().lower()
-    if text not in _TRUE + _FALSE:
-        raise InvalidParameter(name, "应为 true 或 false")
-    return text in _TRUE
-
-
-def _drain_seconds(value: Any) -> int:
-    if value in (None, ""):
-        return DRAIN_SECONDS
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise InvalidParameter("timeout_seconds", f"应为 1 到 {MAX_DRAIN_SECONDS} 的整数秒数")
-    seconds = int(str(value).strip())
-    if not 1 <= seconds <= MAX_DRAIN_SECONDS:
-        raise InvalidParameter("timeout_seconds", f"应为 1 到 {MAX_DRAIN_SECONDS} 的整数秒数")
-    return seconds
-
-
-def _checked_switch(params: Mapping[str, Any]) -> tuple[str, str, bool, int]:
-    """(node, state, drain, drain seconds), or the first bad parameter."""
-    state = str(params.get("state") or "").strip()
-    if state not in ("cordon", "uncordon"):
-        raise InvalidParameter("state", "应为 cordon (禁止调度) 或 uncordon (恢复调度)")
-    drain = _flag(params.get("drain"), "drain")
-    if drain and state == "uncordon":
-        raise InvalidParameter("drain", "恢复调度 (uncordon) 时不能驱逐")
-    node = validate_node_name(str(params.get("node_name") or params.get("worker_node") or ""), "node_name")
-    return node, state, drain, _drain_seconds(params.get("timeout_seconds"))
+# Cordon, uncordon (a drain is an operation: `cluster_ops_drain`)
 
 
 async def switch_node_state(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Cordon (and optionally drain) or uncordon one node; everything is checked before anything reaches the
-    cluster. A drain that leaves pods behind is a `DrainBlocked` naming each pod and what held it."""
+    """Cordon or uncordon one node; everything is checked before anything reaches the cluster."""
     ctx.require_admin()
-    node, state, drain, seconds = _checked_switch(params)
+    state = str(params.get("state") or "").strip()
+    if state not in ("cordon", "uncordon"):
+        raise InvalidParameter("state", "应为 cordon (禁止调度) 或 uncordon (恢复调度)")
+    if params.get("drain") not in (None, False, "", "0", "false"):
+        # Refused rather than ignored: a caller asking for a drain here must not get a mere cordon.
+        raise InvalidParameter("drain", "排空节点是一项操作: POST /api/v1/clusters/{id}/nodes/{node}/drain")
+    node = validate_node_name(str(params.get("node_name") or params.get("worker_node") or ""), "node_name")
     center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
     async with site_for(ctx, center, cluster) as site:
-        # The agent would answer an unknown node with a bare upstream failure; ask first, so it is a clear 404.
-        if node not in {row.get("node_name") for row in await site.cluster_nodes(kubeconfig)}:
-            raise NotFound(f"集群 {cluster.name} 没有节点 {node}")
-        try:
-            answer = await site.switch_node(kubeconfig, node, state, drain, seconds)
-        except UpstreamError as exc:
-            raise _blocked(exc, node) from None
-    return {
-        "clusterid": cluster.id,
-        "node_name": node,
-        "state": state,
-        "drain": drain,
-        "node_schedulable": state == "uncordon",
-        "report": answer.get("report"),
-    }
+        await require_node(site, kubeconfig, cluster.name, node)
+        await site.switch_node(kubeconfig, node, state)
+    return {"clusterid": cluster.id, "node_name": node, "state": state, "node_schedulable": state == "uncordon"}
 
 
-def _blocked(exc: UpstreamError, node: str) -> KbossError:
-    """A failed drain as a domain error listing what blocked it; any other failure as it was."""
-    report = exc.data.get("report") if isinstance(exc.data, dict) else None
-    if not isinstance(report, dict) or not report.get("failed"):
-        return exc
-    failed = [f"{item.get('pod')} ({item.get('reason')})" for item in report["failed"] if isinstance(item, dict)]
-    evicted = len(report.get("evicted") or [])
-    message = (
-        f"节点 {node} 未能排空: {len(failed)} 个 Pod 无法驱逐: {'; '.join(failed)}。"
-        f"已驱逐 {evicted} 个 Pod;节点保持禁止调度,可稍后重试,或恢复调度"
-    )
-    return DrainBlocked(message, data=report)
+async def require_node(site: SiteLike, kubeconfig: str, cluster_name: str, node: str) -> None:
+    """The agent would answer an unknown node with a bare upstream failure; ask first, so it is a clear 404."""
+    if node not in {row.get("node_name") for row in await site.cluster_nodes(kubeconfig, NODE_CHECK_SECONDS)}:
+        raise NotFound(f"集群 {cluster_name} 没有节点 {node}")

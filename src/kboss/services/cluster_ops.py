@@ -1,5 +1,6 @@
 """Building and dismantling clusters: the checks and the start of the four operations, shared by the compat and
-native endpoints, and the catalog rows those operations change.
+native endpoints, and the catalog rows those operations change. (Draining a node: `cluster_ops_drain`; the
+simulated backend's steps: `op_simulated_steps`.)
 
 **The device guard.** The engine locks clusters, not machines, so two requests could aim one idle machine at two
 clusters. A request therefore *reserves* its machine in the transaction that records the operation: the device
@@ -20,9 +21,8 @@ A failed build leaves its cluster row (`ready=0`): a retry needs it, and removin
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,15 +37,15 @@ from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
 from kboss.services.devices import get_device
 from kboss.services.op_simulated import BACKEND as SIMULATED
-from kboss.services.op_simulated import SimulatedSite
 from kboss.services.op_states import CANCELLED, FAILED, STEP_DONE, TIMED_OUT
-from kboss.services.op_steps import OperationInfo, Registry, StepContext, StepDef, StepFailed, StepOutcome
+from kboss.services.op_steps import OperationInfo, StepContext, StepDef, StepFailed, StepOutcome
 from kboss.services.operations import start_operation
 from kboss.services.validation import Input, OptionalDate, check_date_order, parse
 from kboss.services.validation import Text as Name
 
 CREATE, JOIN = "create_cluster", "join_worker"
 REMOVE_WORKER, REMOVE_CLUSTER = "remove_worker", "remove_cluster"
+DRAIN = "drain_node"
 AGENT = "agent"
 RESERVING = (CREATE, JOIN)
 # The step whose success makes the reserved device a member: after it, a failure no longer frees the device.
@@ -317,7 +317,8 @@ async def release_abandoned(session: AsyncSession, orgid: str | None = None) -> 
     return freed
 
 
-def _node(ctx: StepContext) -> str:
+def step_device(ctx: StepContext) -> str:
+    """The device a per-node step works on (a single-device operation's device for a cluster-level one)."""
     return ctx.node or ctx.operation.device_ids[0]
 
 
@@ -325,7 +326,7 @@ def reserving(step: StepDef, role: str) -> StepDef:
     """A create/join step that first re-asserts the reservation, and frees the device when it fails."""
 
     async def run(ctx: StepContext) -> StepOutcome:
-        device_id = _node(ctx)
+        device_id = step_device(ctx)
         await ensure_reserved(ctx, device_id, role)
         try:
             return await step.run(ctx)
@@ -435,62 +436,3 @@ async def delete_cluster_records(ctx: StepContext) -> StepOutcome:
         await session.commit()
     ctx.log(f"已删除集群 {cluster_id} 的记录及其部件库存")
     return StepOutcome(result={"deleted": cluster_id})
-
-
-# -- the simulated backend, with the same catalog rows as the real one ----------------------------------------
-
-Domain = Callable[[StepContext], Awaitable[Any]]
-
-
-def simulated_credentials(address: str) -> tuple[str, str]:
-    """A join command and kubeconfig of the right shape for a simulated cluster (nothing answers there)."""
-    token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
-    join = f"kubeadm join {address}:6443 --token {token} --discovery-token-ca-cert-hash sha256:{secrets.token_hex(32)}"
-    kubeconfig = (
-        "# 模拟集群 (simulated): no API server answers at this address\napiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: simulated\n  cluster: {{server: 'https://{address}:6443'}}\n"
-        "contexts:\n- name: simulated\n  context: {cluster: simulated, user: admin}\ncurrent-context: simulated\n"
-        f"users:\n- name: admin\n  user: {{token: {secrets.token_hex(16)}}}\n"
-    )
-    return join, kubeconfig
-
-
-async def _simulated_control_plane(ctx: StepContext) -> None:
-    device_id = _node(ctx)
-    if not await control_plane_recorded(ctx, device_id):
-        device = await ctx.device(device_id)
-        await record_control_plane(ctx, device_id, *simulated_credentials(device.ip))
-
-
-SIMULATED_DOMAIN: dict[tuple[str, str], Domain] = {
-    (CREATE, "fetch_credentials"): _simulated_control_plane,
-    (JOIN, "kubeadm_join"): lambda ctx: record_worker(ctx, _node(ctx)),
-    (REMOVE_WORKER, "release_device"): lambda ctx: release_devices(ctx, [_node(ctx)]),
-    (REMOVE_CLUSTER, "release_devices"): release_devices,
-    (REMOVE_CLUSTER, "delete_records"): delete_cluster_records,
-}
-
-
-def _then(step: StepDef, domain: Domain) -> StepDef:
-    async def run(ctx: StepContext) -> StepOutcome:
-        outcome = await step.run(ctx)
-        await domain(ctx)
-        return outcome
-
-    return replace(step, run=run)
-
-
-def register_simulated_steps(registry: Registry, site: SimulatedSite) -> Registry:
-    """The simulated site's kinds, with the catalog rows written as the agent backend writes them."""
-    played = site.registry(Registry())
-    for kind in (CREATE, JOIN, REMOVE_WORKER, REMOVE_CLUSTER):
-        kind_def = played.get(SIMULATED, kind)
-        assert kind_def is not None
-        steps = [_then(s, SIMULATED_DOMAIN[(kind, s.name)]) if (kind, s.name) in SIMULATED_DOMAIN else s
-                 for s in kind_def.steps]  # fmt: skip
-        if kind == REMOVE_CLUSTER:
-            steps.insert(0, StepDef("check_instances", check_instances, 60))
-        if kind in RESERVING:
-            steps = [reserving(s, "master" if kind == CREATE else "worker") for s in steps]
-        registry.register(kind, steps, backend=SIMULATED, resume_after_crash=kind_def.resume_after_crash)
-    return registry

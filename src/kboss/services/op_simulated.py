@@ -28,6 +28,9 @@ class SimStep:
     name: str
     seconds: float  # how long it takes on a real machine
     per_node: bool
+    # An effect done once for good (a package installed) is skipped when recorded; a converging one (a drain:
+    # pods may have come back, or a blocker gone) acts every time, and its domain step decides what is left.
+    once: bool = True
 
 
 def _masters(op: OperationInfo) -> Sequence[str]:
@@ -54,7 +57,7 @@ KIND_STEPS: dict[str, tuple[SimStep, ...]] = {
         SimStep("wait_node_ready", 30, True),
     ),
     "remove_worker": (
-        SimStep("drain", 30, True),
+        SimStep("drain", 30, True, once=False),
         SimStep("delete_node", 3, True),
         SimStep("reset_machine", 20, True),
         SimStep("release_device", 1, True),
@@ -64,6 +67,10 @@ KIND_STEPS: dict[str, tuple[SimStep, ...]] = {
         SimStep("reset_master", 20, False),
         SimStep("release_devices", 1, False),
         SimStep("delete_records", 1, False),
+    ),
+    "drain_node": (
+        SimStep("cordon", 1, False, once=False),
+        SimStep("evict", 20, False, once=False),
     ),
 }
 
@@ -203,7 +210,7 @@ class SimulatedSite:
         if fault == "hang":
             ctx.log(f"{step.name}: simulated hang")
             await asyncio.Event().wait()
-        if any(e.key == (target, step.name, node) for e in self.effects.all()):
+        if step.once and any(e.key == (target, step.name, node) for e in self.effects.all()):
             ctx.log(f"{step.name}: already done on {node or 'cluster'}, verified")
             return StepOutcome(result={"simulated": True, "changed": False}, skipped=True)
         await self._work(step, ctx, "acting")

@@ -47,13 +47,15 @@ STEP_FAILED: Final = "failed"
 STEP_SKIPPED: Final = "skipped"
 STEP_DONE: Final = frozenset({STEP_SUCCEEDED, STEP_SKIPPED})
 
-KINDS: Final = ("create_cluster", "join_worker", "remove_worker", "remove_cluster")
+KINDS: Final = ("create_cluster", "join_worker", "remove_worker", "remove_cluster", "drain_node")
 # Whole-operation deadlines when the caller gives none: generous multiples of what a healthy run takes.
 DEFAULT_TIMEOUTS: Final[dict[str, int]] = {
     "create_cluster": 1800,
     "join_worker": 1200,
     "remove_worker": 1200,
     "remove_cluster": 1800,
+    # A drain's own deadline (the wait for evictions) is its parameter; the start adds it to this.
+    "drain_node": 600,
 }
 
 

@@ -45,9 +45,6 @@ def _tls() -> ssl.SSLContext:
 
 
 PROBE_SECONDS = 90.0
-# How long a drain asked from the console may wait for evictions (a disruption budget answers "not now" until
-# other pods are ready): a person is waiting for the answer.
-DRAIN_SECONDS = 60
 
 
 class SiteUnreachable(UpstreamError):
@@ -130,15 +127,11 @@ class SiteClient:
         body = {"kubeconfig": kubeconfig, "worker_node": node, "label": label, "opt": opt}
         return _mapping(await self._call(f"{PCAPI}/node_label_opt", body))
 
-    async def switch_node(
-        self, kubeconfig: str, node: str, state: str, drain: bool, drain_seconds: int = DRAIN_SECONDS
-    ) -> dict[str, Any]:
-        """Cordon (and, with `drain`, empty) or uncordon a node (`node_state_switch`). A drain that leaves pods
-        behind is refused: the `UpstreamError` carries the agent's `data.report` (evicted, skipped, failed)."""
-        body = {"kubeconfig": kubeconfig, "node_name": node, "state": state, "drain": "true" if drain else "false"}
-        body["timeout"] = str(drain_seconds)
-        # The agent answers once the drain is over or its `timeout` has passed; leave it room to report.
-        return _mapping(await self._call(f"{PCAPI}/node_state_switch", body, drain_seconds + READ_SECONDS))
+    async def switch_node(self, kubeconfig: str, node: str, state: str) -> dict[str, Any]:
+        """Cordon or uncordon a node (`node_state_switch` without drain: a drain is an operation, see
+        `kboss.services.op_agent_nodes`)."""
+        body = {"kubeconfig": kubeconfig, "node_name": node, "state": state, "drain": "false"}
+        return _mapping(await self._call(f"{PCAPI}/node_state_switch", body))
 
     async def capacity(
         self, kubeconfig: str, products_json: str, read_seconds: float | None = None

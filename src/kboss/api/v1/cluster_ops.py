@@ -1,4 +1,4 @@
-"""Native routes that build and dismantle clusters. Each answers 202 with the operation to follow at
+"""Native routes that build and dismantle clusters, and drain a node. Each answers 202 with the operation to follow at
 /api/v1/operations/{id}; the checks are those of the compat endpoints (`kboss.services.cluster_ops`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from kboss.api.deps import CtxDep
-from kboss.services import cluster_ops
+from kboss.services import cluster_ops, cluster_ops_drain
 from kboss.services.cluster_ops import Started
 from kboss.services.clusters import get_cluster
 from kboss.services.operations import operation_summary
@@ -60,3 +60,13 @@ async def remove_worker(
 async def remove_cluster(ctx: CtxDep, request: Request, cluster_id: str, force: bool = False) -> dict[str, Any]:
     params = {"id": cluster_id, "force": str(force)}
     return _accepted(request, await cluster_ops.start_remove_cluster(ctx, params))
+
+
+@router.post("/{cluster_id}/nodes/{node}/drain", status_code=202)
+async def drain_node(
+    ctx: CtxDep, request: Request, cluster_id: str, node: str, body: dict[str, Any] = JsonBody
+) -> dict[str, Any]:
+    """Cordon the node, then evict its pods (disruption budgets honoured, DaemonSet pods left). Body, optional:
+    `timeout_seconds` (1-3600, default 300), how long evictions may wait. A drain that leaves pods behind fails,
+    naming each pod and why; the node stays cordoned; a retry evicts again. No `force` (see `cluster_ops_drain`)."""
+    return _accepted(request, await cluster_ops_drain.start_drain_node(ctx, cluster_id, node, body))

@@ -1,4 +1,4 @@
-"""Native routes for instances, live boards, node labels, cordon/drain and capacity. Same services as the
+"""Native routes for instances, live boards, node labels, cordon/uncordon and capacity. Same services as the
 compat routes."""
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ class LabelInput(BaseModel):
 
 
 class ScheduleInput(BaseModel):
-    # Loosely typed on purpose: the service checks them and names the bad one in Chinese, as everywhere else.
+    # Loosely typed on purpose: the service checks it and names it in Chinese when bad, as everywhere else.
     state: Any = Field(None, description="cordon (禁止调度) or uncordon (恢复调度)")
-    drain: Any = Field(False, description="with cordon: evict the node's pods (PodDisruptionBudgets honoured)")
-    timeout_seconds: Any = Field(None, description="how long a drain may wait for evictions, 1-600 (default 60)")
+    drain: Any = Field(None, description="refused: a drain is an operation, POST .../nodes/{node}/drain")
 
 
 class CapacityInput(BaseModel):
@@ -105,8 +104,7 @@ async def unlabel_node(ctx: CtxDep, cluster_id: str, node: str, key: str) -> dic
 
 @router.post("/clusters/{cluster_id}/nodes/{node}/schedule")
 async def schedule_node(ctx: CtxDep, cluster_id: str, node: str, body: ScheduleInput) -> dict[str, Any]:
-    """Cordon, drain or uncordon a node. A drain that cannot empty the node answers 409 `drain_blocked`, naming
-    each pod left and why (`data`: the evicted, skipped and failed pods); the node stays cordoned."""
+    """Cordon or uncordon a node, at once. Draining is an operation: `POST .../nodes/{node}/drain` (202)."""
     params = {"clusterid": cluster_id, "node_name": node, **body.model_dump()}
     return await boards.switch_node_state(ctx, params)
 

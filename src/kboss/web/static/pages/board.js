@@ -1,11 +1,13 @@
 // The live boards of one cluster: nodes (admins: labels, free cpu/memory/gpu, label/unlabel from the catalog,
-// cordon/uncordon/drain) and pods, from GET /api/v1/clusters/{id}/nodes and /pods, refreshed every 10 s until the answered stop function
+// cordon/uncordon, drain) and pods, from GET /api/v1/clusters/{id}/nodes and /pods, refreshed every 10 s until the answered stop function
 // is called (the clusters page calls it when it is left). Errors, e.g. a cluster that does not answer, are shown
-// in place of the table and the refresh goes on.
+// in place of the table and the refresh goes on. Cordon and uncordon answer at once; a drain is an operation
+// (POST .../nodes/{node}/drain, 202) whose steps and live log open on `#/operations/<id>`, as removals do.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
 import { badge, busy, button, clear, confirmDialog, dash, formDialog, h, spinner, table, toast, toastError } from "../ui.js";
+import { openOperation } from "./removal.js";
 
 const BOARD_SECONDS = 10;
 
@@ -14,8 +16,8 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
   let stopped = false;
   const status = h("span", { class: "muted", "data-testid": "board-status", "aria-live": "polite" });
   const nodes = h("div", { "data-testid": "node-board" }, spinner());
-  // A failed node action (a drain a disruption budget blocked...) stays on screen across refreshes until the next
-  // action: its message lists the pods left, too long to read in a toast.
+  // A failed node action (a drain refused because the cluster is busy...) stays on screen across refreshes until
+  // the next action: its message can be too long to read in a toast.
   const actionError = h("p", { class: "notice notice-error", role: "alert", "data-testid": "node-action-error", hidden: true });
   const pods = h("div", { "data-testid": "pod-board" }, spinner());
   const refresh = button(t("board.refresh"), () => tick(), { testid: "board-refresh" });
@@ -109,26 +111,46 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
     button(t("board.label"), () => labelNode(n), { testid: "node-label" }),
     n.node_schedulable
       ? [
-          button(t("board.cordon"), (e) => schedule(n, "cordon", false, e.currentTarget), { testid: "node-cordon" }),
-          button(t("board.drain"), (e) => schedule(n, "cordon", true, e.currentTarget), { kind: "danger", testid: "node-drain" }),
+          button(t("board.cordon"), (e) => schedule(n, "cordon", e.currentTarget), { testid: "node-cordon" }),
+          button(t("board.drain"), (e) => drain(n, e.currentTarget), { kind: "danger", testid: "node-drain" }),
         ]
-      : button(t("board.uncordon"), (e) => schedule(n, "uncordon", false, e.currentTarget), { testid: "node-uncordon" }),
+      : [
+          button(t("board.uncordon"), (e) => schedule(n, "uncordon", e.currentTarget), { testid: "node-uncordon" }),
+          // A cordoned node may still hold pods (a drain that was blocked): draining it again is offered too.
+          button(t("board.drain"), (e) => drain(n, e.currentTarget), { kind: "danger", testid: "node-drain" }),
+        ],
   ];
 
-  async function schedule(node, state, drain, btn) {
+  function showActionError(error) {
+    actionError.textContent = error.message;
+    actionError.hidden = false;
+  }
+
+  async function schedule(node, state, btn) {
     const name = node.node_name;
-    const question = t(drain ? "board.confirmDrain" : state === "cordon" ? "board.confirmCordon" : "board.confirmUncordon", { node: name });
-    if (!(await confirmDialog(question, t(drain ? "board.drain" : `board.${state}`)))) return;
+    const question = t(state === "cordon" ? "board.confirmCordon" : "board.confirmUncordon", { node: name });
+    if (!(await confirmDialog(question, t(`board.${state}`)))) return;
     actionError.hidden = true;
     try {
-      const done = await busy(btn, () => api.post(`${base}/nodes/${seg(name)}/schedule`, { state, drain }));
-      const evicted = done.report?.evicted?.length ?? 0;
-      toast(drain ? t("board.drained", { node: name, n: evicted }) : t(`board.${state}ed`, { node: name }), "success");
+      await busy(btn, () => api.post(`${base}/nodes/${seg(name)}/schedule`, { state }));
+      toast(t(`board.${state}ed`, { node: name }), "success");
     } catch (error) {
-      actionError.textContent = error.message;
-      actionError.hidden = false;
+      showActionError(error);
     }
     tick();
+  }
+
+  async function drain(node, btn) {
+    const name = node.node_name;
+    if (!(await confirmDialog(t("board.confirmDrain", { node: name }), t("board.drain")))) return;
+    actionError.hidden = true;
+    try {
+      openOperation(ctx, await busy(btn, () => api.post(`${base}/nodes/${seg(name)}/drain`)));
+    } catch (error) {
+      // Refused before it started (another operation holds the cluster, the node is gone): said here.
+      showActionError(error);
+      tick();
+    }
   }
 
   async function labelNode(node) {

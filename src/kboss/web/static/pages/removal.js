@@ -9,7 +9,8 @@ import { busy, confirmDialog, formDialog, h, toast, toastError } from "../ui.js"
 
 const REMOVALS = ["remove_worker", "remove_cluster"];
 
-function started(ctx, op) {
+// An operation answered 202: say so and open its page (steps and live log). Also used by the board's drain.
+export function openOperation(ctx, op) {
   toast(t("cluster.opStarted"), "success");
   ctx.go(`/operations/${seg(op.id)}`);
   return op;
@@ -50,21 +51,21 @@ export async function removeWorker(ctx, center, cluster) {
     ],
     extra: h("p", { class: "notice notice-warn", "data-testid": "remove-worker-note", text: t("cluster.removeWorkerNote") }),
     onSubmit: async (values) =>
-      started(ctx, await api.del(workerPath(cluster.id, values.device_id), forceQuery(values.force))),
+      openOperation(ctx, await api.del(workerPath(cluster.id, values.device_id), forceQuery(values.force))),
   });
 }
 
 export async function removeCluster(ctx, cluster, btn) {
   if (!(await confirmDialog(t("cluster.confirmRemove", { name: cluster.name }), t("cluster.removeCluster")))) return;
   try {
-    return started(ctx, await busy(btn, () => api.del(clusterPath(cluster.id))));
+    return openOperation(ctx, await busy(btn, () => api.del(clusterPath(cluster.id))));
   } catch (error) {
     // `conflict`: instances are still there (another operation running is `operation_conflict`: no force for that).
     if (error.code !== "conflict") return toastError(error);
     if (!(await confirmDialog(t("cluster.forceQuestion", { message: error.message }), t("cluster.forceRemove")))) return;
   }
   try {
-    return started(ctx, await busy(btn, () => api.del(clusterPath(cluster.id), forceQuery(true))));
+    return openOperation(ctx, await busy(btn, () => api.del(clusterPath(cluster.id), forceQuery(true))));
   } catch (error) {
     toastError(error);
   }
@@ -77,7 +78,7 @@ export async function forceRemoval(ctx, op, btn) {
   if (!(await confirmDialog(t("op.forceQuestion"), t("cluster.forceRemove")))) return;
   const path = op.kind === "remove_worker" ? workerPath(op.cluster_id, op.device_ids[0]) : clusterPath(op.cluster_id);
   try {
-    started(ctx, await busy(btn, () => api.del(path, forceQuery(true))));
+    openOperation(ctx, await busy(btn, () => api.del(path, forceQuery(true))));
   } catch (error) {
     toastError(error);
   }
