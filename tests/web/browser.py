@@ -6,6 +6,7 @@ browser context (cookies, localStorage) and its own organisation, so tests do no
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -98,6 +99,16 @@ async def api(page: Page, method: str, path: str, body: Any = None) -> Any:
     answer = await page.context.request.fetch(path, method=method, data=body)
     assert answer.ok, f"{method} {path}: {answer.status} {await answer.text()}"
     return await answer.json() if answer.status != 204 else None
+
+
+async def operation_end(page: Page, op_id: str, seconds: float = 60) -> dict[str, Any]:
+    """The operation once it has ended (the app's worker runs it), whatever its state."""
+    for _ in range(int(seconds * 10)):
+        op: dict[str, Any] = await api(page, "GET", f"/api/v1/operations/{op_id}")
+        if op["state"] not in ("pending", "running"):
+            return op
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"operation {op_id} did not end in {seconds} s")
 
 
 @asynccontextmanager

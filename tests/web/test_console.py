@@ -1,14 +1,15 @@
-"""The console in a real headless Chromium: sign in, language, and every page whose API exists today."""
+"""The console in a real headless Chromium against the real app: sign in, language, and the catalog pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.web.browser import ARTIFACTS, PASSWORD, PHONE, Console, api, shot
+from tests.web.browser import ARTIFACTS, PASSWORD, PHONE, Console, api, operation_end, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -31,6 +32,12 @@ CENTER = {
     "contactname": "Ahexl",
     "contactphone": "13141005621",
 }
+# A simulated center: no site agent, its machines and clusters are played in memory by the app itself.
+SIMULATED = {"name": "模拟中心", "simulated": True, "contactname": "Ahexl", "contactphone": "13141005621"}
+# A simulated machine with its figures recorded: the simulated cluster's node is this device.
+GPU_MACHINE = {"name": "sim-gpu", "ip": "10.8.0.1", "devicetype": 1, "adminuser": "root", "adminpwd": "any-pass-1",
+               "cpu_stock": 64, "memory_stock": 512, "sysdisk_stock": 200, "datadisk_stock": 4000,
+               "gpu_model": "RTX4090-24G", "gpu_stock": 8}  # fmt: skip
 
 
 async def fill(page: Page, values: dict[str, str]) -> None:
@@ -49,6 +56,17 @@ async def center_with_cluster(page: Page) -> tuple[str, str]:
         page, "POST", "/api/v1/clusters/import", {"cpcid": center["id"], "name": "朝阳区", "kubeconfig": KUBECONFIG}
     )
     return center["id"], cluster["id"]
+
+
+async def simulated_cluster(page: Page, name: str = "模拟集群") -> tuple[str, str]:
+    """A simulated center's cluster, built from GPU_MACHINE by the real operation (the app's worker plays its steps
+    at the module's tiny time scale); answers (center id, cluster id)."""
+    center = await api(page, "POST", "/api/v1/centers", SIMULATED)
+    device = await api(page, "POST", "/api/v1/devices", {**GPU_MACHINE, "cpcid": center["id"]})
+    op = await api(page, "POST", "/api/v1/clusters", {"cpcid": center["id"], "device_id": device["id"], "name": name})
+    built = await operation_end(page, op["id"])
+    assert built["state"] == "succeeded", built
+    return center["id"], built["cluster_id"]
 
 
 async def test_login_and_language(console: Console, no_page_errors: Callable[[], None]) -> None:
@@ -151,37 +169,20 @@ async def test_devices(console: Console, no_page_errors: Callable[[], None]) -> 
     await expect(page.get_by_test_id("form-error")).to_contain_text("192.168.0.9:22")
     await page.get_by_test_id("dialog-cancel").click()
 
-    # The site agent does not answer (127.0.0.1:9): the platform's message is shown, not a silent failure.
+    # The site agent does not answer (127.0.0.1:9): the platform's message, naming it, is shown, not a silent
+    # failure; the same from the edit dialog's probe button, where the message replaces the note.
     await page.get_by_test_id("device-gpu1").get_by_test_id("device-probe").click()
-    await expect(page.get_by_test_id("toast-error")).to_be_visible()
-    # A platform without the probe route (a bare 404): said plainly.
-    await page.route("**/api/v1/devices/*/probe", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
-    await page.get_by_test_id("device-gpu1").get_by_test_id("device-probe").click()
-    await expect(page.get_by_test_id("toast-warn")).to_contain_text("/api/v1/devices/{id}/probe")
-    await page.unroute("**/api/v1/devices/*/probe")
+    await expect(page.get_by_test_id("toast-error")).to_contain_text("127.0.0.1:9")
     await shot(page, "devices")
-
-    # Once it exists and answers the site agent's host facts, the edit dialog opens with the hardware filled in.
-    facts = {
-        "cpu_model": "Xeon 8480",
-        "cpu_cores": 112,
-        "memory_mib": 1048576,
-        "disks": [{"name": "sda", "size_gib": 480}, {"name": "nvme0n1", "size_gib": 3840}],
-        "gpus": [{"model": "RTX5090-32G", "memory_mib": 32768, "count": 8}],
-    }
-    await page.route("**/api/v1/devices/*/probe", lambda route: route.fulfill(json={"data": facts}))
-    await page.get_by_test_id("device-gpu1").get_by_test_id("device-probe").click()
-    await expect(page.get_by_test_id("probe-note")).to_be_visible()
-    for name, value in {
-        "cpu_stock": "112",
-        "memory_stock": "1024",
-        "sysdisk_stock": "480",
-        "datadisk_stock": "3840",
-    }.items():
-        await expect(page.get_by_test_id(f"field-{name}")).to_have_value(value)
-    await page.get_by_test_id("dialog-submit").click()
-    await expect(page.get_by_test_id("device-gpu1")).to_contain_text("Xeon 8480 × 112")
-    await page.unroute("**/api/v1/devices/*/probe")
+    await page.get_by_test_id("device-gpu1").get_by_test_id("device-edit").click()
+    await page.get_by_test_id("dialog-probe").click()
+    note = page.get_by_test_id("probe-note")
+    await expect(note).to_contain_text("无法连接站点服务 http://127.0.0.1:9")
+    await expect(note).to_have_attribute("role", "alert")
+    await expect(note).to_have_class(re.compile(r"\bnotice-error\b"))
+    await expect(page.get_by_test_id("field-cpu_stock")).to_have_value("64")  # nothing typed is replaced
+    await shot(page, "device-probe-error")
+    await page.get_by_test_id("dialog-cancel").click()
 
     await page.get_by_test_id("device-cpu1").get_by_test_id("device-edit").click()
     await fill(page, {"memory_stock": "128"})
@@ -190,6 +191,30 @@ async def test_devices(console: Console, no_page_errors: Callable[[], None]) -> 
     await page.get_by_test_id("device-cpu1").get_by_test_id("device-delete").click()
     await page.get_by_test_id("confirm-yes").click()
     await expect(page.get_by_test_id("device-cpu1")).to_have_count(0)
+
+    # A simulated center's probe answers: the edit dialog opens with the hardware filled in and says the figures
+    # are made up. This address picks a 64-core machine with 8 GPUs; nothing is saved until 保存.
+    simulated = await api(page, "POST", "/api/v1/centers", SIMULATED)
+    machine = {"name": "gpu9", "ip": "10.9.0.1", "devicetype": 1, "adminuser": "root", "adminpwd": "any-pass-1"}
+    await api(page, "POST", "/api/v1/devices", {**machine, "cpcid": simulated["id"]})
+    await page.goto(f"/#/devices/{simulated['id']}")
+    row = page.get_by_test_id("device-gpu9")
+    await expect(row).to_contain_text("× 0")
+    await row.get_by_test_id("device-probe").click()
+    await expect(page.get_by_test_id("probe-note")).to_contain_text("模拟算力中心")
+    for name, value in {
+        "cpu_stock": "64",
+        "memory_stock": "512",
+        "sysdisk_stock": "200",
+        "datadisk_stock": "4000",
+        "gpu_model": "RTX4090-24G",
+        "gpu_stock": "8",
+    }.items():
+        await expect(page.get_by_test_id(f"field-{name}")).to_have_value(value)
+    await shot(page, "device-probed")
+    await page.get_by_test_id("dialog-submit").click()
+    await expect(row).to_contain_text("AMD EPYC 7543 (simulated) × 64")
+    await expect(row).to_contain_text("RTX4090-24G × 8")
     no_page_errors()
 
 
@@ -354,34 +379,24 @@ async def test_components_and_quote(console: Console, no_page_errors: Callable[[
     no_page_errors()
 
 
-async def test_operations_empty_and_not_deployed(console: Console, no_page_errors: Callable[[], None]) -> None:
+async def test_operations_and_instances_empty(console: Console, no_page_errors: Callable[[], None]) -> None:
     page = await console.open("/#/operations")
     await expect(page.get_by_test_id("empty")).to_have_text("还没有操作记录")
     await shot(page, "operations")
 
-    # A deployment without the engine answers 404 (FastAPI's bare {"detail": "Not Found"}): one calm empty state,
-    # one request, no polling and no error toast.
-    asked: list[str] = []
-    page.on("request", lambda request: asked.append(request.url) if "/api/v1/operations" in request.url else None)
-    await page.route("**/api/v1/operations**", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
-    await page.goto("/#/centers")
-    await page.goto("/#/operations")
-    await expect(page.get_by_test_id("empty")).to_contain_text("操作引擎尚未启用")
-    await page.wait_for_timeout(600)
-    assert len(asked) == 1, asked
+    # A link to an operation that does not exist (or of another organisation): the API's message, in the page
+    # rather than a toast, and no steps or log to wait for.
+    await page.goto("/#/operations/no-such-op")
+    await expect(page.get_by_test_id("op-error")).to_have_text("操作不存在: no-such-op")
+    await expect(page.get_by_test_id("op-log")).to_have_count(0)
     await expect(page.get_by_test_id("toast-error")).to_have_count(0)
-    await page.goto("/#/operations/some-op")
-    await expect(page.get_by_test_id("empty")).to_contain_text("操作引擎尚未启用")
 
-    # Instances (issue 5) are not deployed yet either: the page says they are coming.
+    # Instances live in a cluster: a center without one says so, and nothing can be created.
     await api(page, "POST", "/api/v1/centers", CENTER)
-    await page.route(
-        "**/api/v1/clusters/*/instances**", lambda route: route.fulfill(status=404, json={"detail": "Not Found"})
-    )
     await page.goto("/#/instances")
-    await expect(page.get_by_test_id("empty")).to_be_visible()
+    await expect(page.get_by_test_id("empty")).to_contain_text("还没有集群")
     await expect(page.get_by_test_id("instance-create")).to_be_disabled()
-    await shot(page, "instances")
+    await shot(page, "instances-no-cluster")
     no_page_errors()
 
 

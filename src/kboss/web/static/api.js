@@ -10,13 +10,6 @@ export class ApiError extends Error {
     this.code = code;
     this.data = data;
   }
-
-  // FastAPI answers an unknown path with a bare {"detail": "Not Found"} and no `code`; kboss's own 404s
-  // ("算力中心不存在...") always carry one. The difference tells "this feature is not deployed yet" apart
-  // from "this record is gone".
-  get missingRoute() {
-    return this.status === 404 && !this.code;
-  }
 }
 
 // Pages listen for this to go back to the login screen when the session expires mid-use.

@@ -126,10 +126,6 @@ const MESSAGES = {
     "这是模拟算力中心:设备不会被真正登录 (填写任意密码即可);添加后点「探测主机」可填入模拟的硬件配置",
     "This is a simulated center: devices are never logged into (any password will do); after adding one, “Probe host” fills in simulated hardware",
   ],
-  "device.probeMissing": [
-    "平台尚未提供主机探测接口 (POST /api/v1/devices/{id}/probe),请手动填写硬件信息",
-    "The platform has no host probe endpoint yet (POST /api/v1/devices/{id}/probe); enter the hardware by hand",
-  ],
   "device.confirmDelete": ["确定删除设备「{name}」?", "Delete device “{name}”?"],
 
   "label.add": ["添加标签", "Add label"],
@@ -181,10 +177,6 @@ const MESSAGES = {
     "This center has no idle device; add one under Devices first",
   ],
   "cluster.opStarted": ["操作已开始,正在打开实时日志", "Started; opening its live log"],
-  "cluster.opsMissing": [
-    "平台尚未启用集群操作接口 (POST /api/v1/clusters),请稍后再试",
-    "The platform has no cluster operations routes yet (POST /api/v1/clusters); try again later",
-  ],
   "cluster.reachable": ["API Server 可连接: {detail}", "API server reachable: {detail}"],
   "cluster.unreachable": [
     "已导入,但 API Server 暂不可连接: {detail}",
@@ -261,10 +253,6 @@ const MESSAGES = {
   "buy.productId": ["产品名称", "Product name"],
   "buy.check": ["检查可部署性", "Check capacity"],
   "buy.pickCluster": ["请选择算力中心和集群以检查产品能否部署", "Pick a center and a cluster to check the products"],
-  "buy.capacityMissing": [
-    "平台尚未提供容量检查接口 (POST /api/v1/clusters/{id}/capacity)",
-    "The platform has no capacity endpoint yet (POST /api/v1/clusters/{id}/capacity)",
-  ],
   "buy.fromCatalog": [
     "无法获取集群实时数据,以下结果仅依据部件库存: {detail}",
     "No live data from the cluster; these verdicts come from the catalog's stock only: {detail}",
@@ -277,7 +265,6 @@ const MESSAGES = {
 
   "instance.title": ["资源实例 · {center}", "Instances · {center}"],
   "instance.create": ["创建实例", "Create instance"],
-  "instance.coming": ["资源实例功能即将上线 (coming with instances)", "Instances are coming soon"],
   "instance.none": ["该集群还没有实例", "No instances in this cluster"],
   "instance.name": ["名称", "Name"],
   "instance.engine": ["引擎 × 副本", "Engine × replicas"],
@@ -288,15 +275,12 @@ const MESSAGES = {
   "op.title": ["操作详情", "Operation"],
   "op.back": ["返回列表", "Back to the list"],
   "op.none": ["还没有操作记录", "No operations yet"],
-  "op.unavailable": [
-    "操作引擎尚未启用:集群创建、添加节点等操作上线后会在这里显示。",
-    "The operations engine is not enabled yet: building clusters and adding workers will show here once it is.",
-  ],
   "op.kind": ["操作", "Operation"],
   "op.kind.create_cluster": ["创建集群", "Create cluster"],
   "op.kind.join_worker": ["添加工作节点", "Join worker"],
   "op.kind.remove_worker": ["移除工作节点", "Remove worker"],
   "op.kind.remove_cluster": ["删除集群", "Remove cluster"],
+  "op.kind.drain_node": ["排空节点", "Drain node"],
   "op.state": ["状态", "State"],
   "op.state.pending": ["等待中", "pending"],
   "op.state.running": ["进行中", "running"],

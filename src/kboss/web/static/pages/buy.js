@@ -270,8 +270,7 @@ export async function render(ctx) {
         const answer = await api.post(`/api/v1/clusters/${seg(clusterSel.value)}/capacity`, { resources: payload() });
         clear(verdicts, verdictList(answer));
       } catch (error) {
-        const text = error.missingRoute ? t("buy.capacityMissing") : error.message;
-        clear(verdicts, h("p", { class: "notice notice-error", role: "alert", "data-testid": "products-error", text }));
+        clear(verdicts, h("p", { class: "notice notice-error", role: "alert", "data-testid": "products-error", text: error.message }));
       }
     });
   }

@@ -187,12 +187,6 @@ export async function render(ctx) {
     return op;
   }
 
-  // The operations routes may not be deployed yet: a bare 404 says so calmly instead of as an error.
-  function opError(error) {
-    if (error.missingRoute) return new Error(t("cluster.opsMissing"));
-    return error;
-  }
-
   async function pickDevice(title, testid, extraFields, path) {
     let devices;
     try {
@@ -215,13 +209,9 @@ export async function render(ctx) {
         },
         ...extraFields,
       ],
-      onSubmit: async (values) => {
-        try {
-          const filled = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
-          return await startOperation(path, { ...filled, cpcid: center.id });
-        } catch (error) {
-          throw opError(error);
-        }
+      onSubmit: (values) => {
+        const filled = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
+        return startOperation(path, { ...filled, cpcid: center.id });
       },
     });
   }

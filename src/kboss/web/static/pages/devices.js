@@ -14,9 +14,10 @@ import {
   spinner,
   table,
   toast,
+  toastError,
 } from "../ui.js";
 import { confirmAndDelete, pickCenter, withoutBlank } from "./common.js";
-import { ProbeUnavailable, probeDevice } from "./probe.js";
+import { probeDevice } from "./probe.js";
 
 const SECRETS = ["adminpwd", "ssh_key"];
 
@@ -194,7 +195,7 @@ export async function render(ctx) {
     try {
       await edit(device, await busy(btn, () => probeDevice(device.id)));
     } catch (error) {
-      toast(error.message, error instanceof ProbeUnavailable ? "warn" : "error");
+      toastError(error);
     }
   }
 
@@ -204,6 +205,8 @@ export async function render(ctx) {
     const note = h("p", { class: "notice", "data-testid": "probe-note", hidden: !found });
     const noted = (answer) => {
       note.textContent = t(answer.simulated ? "device.probedSimulated" : "device.probed");
+      note.className = "notice";
+      note.removeAttribute("role");
       note.hidden = false;
     };
     if (found) noted(found);
@@ -218,7 +221,10 @@ export async function render(ctx) {
             fill(probeBtn.form, answer.fields);
             noted(answer);
           } catch (error) {
+            // The site agent does not answer, the login is refused...: said as an error, the fields left as typed.
             note.textContent = error.message;
+            note.className = "notice notice-error";
+            note.setAttribute("role", "alert");
             note.hidden = false;
           }
         },

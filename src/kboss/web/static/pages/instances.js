@@ -99,10 +99,6 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      if (error.missingRoute) {
-        create.title = t("instance.coming");
-        return clear(list, emptyState(t("instance.coming")));
-      }
       clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
     }
   }
@@ -220,6 +216,12 @@ export async function render(ctx) {
           type: "select",
           options: [["", t("instance.anyNode")], ...nodeLabels.map((l) => [l, l])],
           hint: nodeLabels.length ? undefined : t("instance.noLabels"),
+        },
+        {
+          name: "source_selflabel",
+          label: t("instance.selflabel"),
+          placeholder: "app:ubuntu3",
+          hint: t("instance.selflabelHint"),
         },
       ],
       onInput: (form) => {

@@ -1,6 +1,5 @@
-// Operations (building clusters, joining workers, draining...): the list, one operation's steps, its live log
-// (server-sent events from GET /api/v1/operations/{id}/log?follow=1). The engine is being built (issue 4): while
-// /api/v1/operations answers 404 the page shows one calm empty state and stops asking.
+// Operations (building clusters, joining workers, draining...): the list, polled while shown, one operation's steps,
+// and its live log (server-sent events from GET /api/v1/operations/{id}/log?follow=1).
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
@@ -10,7 +9,6 @@ import {
   button,
   clear,
   dash,
-  emptyState,
   h,
   pageHeader,
   spinner,
@@ -50,14 +48,8 @@ async function renderList(ctx) {
         table(columns(), rows, { empty: t("op.none"), testid: "operations-table", rowTestid: (o) => `op-${o.id}` }),
       );
     } catch (error) {
-      if (error.missingRoute) {
-        // Not deployed yet: say it once and do not poll a route that is not there.
-        clear(list, emptyState(t("op.unavailable")));
-        return false;
-      }
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, h("p", { class: "notice notice-error", role: "alert", "data-testid": "op-error", text: error.message }));
     }
-    return true;
   }
 
   const columns = () => [
@@ -80,11 +72,11 @@ async function renderList(ctx) {
     },
   ];
 
-  // Poll while the page is shown and the route exists; an error stays on screen (once) until the next success.
+  // Poll while the page is shown; an error stays on screen (once) until the next success.
   async function tick() {
     if (stopped) return;
-    const keepGoing = await load();
-    if (keepGoing && !stopped) timer = setTimeout(tick, POLL_MS);
+    await load();
+    if (!stopped) timer = setTimeout(tick, POLL_MS);
   }
   await tick();
   return () => {
@@ -109,12 +101,8 @@ async function renderOne(ctx) {
   try {
     op = await api.get(`/api/v1/operations/${seg(ctx.id)}`);
   } catch (error) {
-    clear(
-      detail,
-      error.missingRoute
-        ? emptyState(t("op.unavailable"))
-        : h("p", { class: "notice notice-error", role: "alert", text: error.message }),
-    );
+    // A link to an operation that is gone, or of another organisation: the API's message.
+    clear(detail, h("p", { class: "notice notice-error", role: "alert", "data-testid": "op-error", text: error.message }));
     steps.remove();
     log.remove();
     return;
@@ -149,7 +137,7 @@ async function renderOne(ctx) {
         h("dt", { text: t("op.created") }),
         h("dd", { text: dash(op.created_at) }),
         h("dt", { text: t("op.error") }),
-        h("dd", { class: op.last_error ? "text-error" : "", text: dash(op.last_error) }),
+        h("dd", { class: op.last_error ? "text-error" : "", "data-testid": "op-last-error", text: dash(op.last_error) }),
       ),
       h("div", { class: "toolbar" }, actions),
     );
@@ -200,9 +188,17 @@ async function renderOne(ctx) {
       const byKey = new Map((op.steps || []).map((s) => [`${s.name}@${s.node}`, s]));
       showSteps(p.steps.map((s) => ({ ...byKey.get(`${s.name}@${s.node}`), ...s })));
     },
-    end: (e) => {
+    end: async (e) => {
       Object.assign(op, { state: e.state, last_error: e.last_error });
       showDetail();
+      // The stream's steps carry no errors or timings: the detail once more, so a failed step says why.
+      try {
+        op = await api.get(`/api/v1/operations/${seg(op.id)}`);
+        showDetail();
+        showSteps(op.steps);
+      } catch {
+        // What is shown stays: the end state and error came with the stream.
+      }
     },
   };
 
