@@ -142,6 +142,20 @@ async def test_follow_streams_server_sent_events_live(api: Api) -> None:
         assert lines == (await acme.get(path)).text.splitlines()
 
 
+async def test_follow_says_why_a_step_failed_as_it_fails(api: Api) -> None:
+    acme = await _org(api, "alice", "acme")
+    site = SimulatedSite(SCALE)
+    site.fail("kubeadm_init")
+    op_id = await acme.start("create_cluster", acme.devices[:1])
+    async with acme.worker(site), _served(api) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        path = f"{OPS}/{op_id}/log"
+        async with http.stream("GET", path, params={"follow": "1"}, headers=acme.user.headers) as response:
+            progress = [json.loads(data) async for kind, data in _sse(response) if kind == "progress"]
+    steps = {s["name"]: s for s in progress[-1]["steps"]}
+    assert steps["kubeadm_init"]["state"] == "failed" and "kubeadm_init" in steps["kubeadm_init"]["error"], steps
+    assert steps["preflight"]["error"] == ""
+
+
 async def _sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     kind, data = "", ""
     async for line in response.aiter_lines():

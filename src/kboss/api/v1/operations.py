@@ -66,7 +66,7 @@ async def _events(
         summary = {
             "state": progress.state,
             "current_step": progress.current_step,
-            "steps": [{k: s[k] for k in ("name", "node", "state", "attempts")} for s in progress.steps],
+            "steps": [{k: s[k] for k in ("name", "node", "state", "attempts", "error")} for s in progress.steps],
         }
         yield _event("progress", json.dumps(summary, ensure_ascii=False))
         if progress.finished:

@@ -191,7 +191,7 @@ async function renderOne(ctx) {
     end: async (e) => {
       Object.assign(op, { state: e.state, last_error: e.last_error });
       showDetail();
-      // The stream's steps carry no errors or timings: the detail once more, so a failed step says why.
+      // The stream's steps carry no timings: the detail once more, so the finished steps show how long they took.
       try {
         op = await api.get(`/api/v1/operations/${seg(op.id)}`);
         showDetail();
