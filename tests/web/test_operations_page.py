@@ -52,6 +52,8 @@ async def test_operation_list_and_live_log(console: Console, no_page_errors: Cal
     await expect(log).to_contain_text("fetch_credentials")
     steps = page.get_by_test_id("op-steps")
     await expect(steps.get_by_test_id("op-state-succeeded")).to_have_count(len(KIND_STEPS["create_cluster"]))
+    machine = await api(page, "GET", f"/api/v1/devices/{demo.device_ids[1]}")
+    await expect(steps).to_contain_text(f"{machine['name']} ({machine['ip']})")  # the machine, not its id
     # After `end` the stream is closed for good: EventSource must not reconnect and replay the log.
     await page.wait_for_timeout(1500)
     assert len(streams) == 1, streams

@@ -304,8 +304,20 @@ async def operation_detail(session: AsyncSession, op: Operation) -> dict[str, An
         **operation_summary(op),
         "progress": {"done": done, "total": len(steps)},
         "steps": [step_view(s) for s in steps],
+        "device_names": await _device_names(session, op),
         "history": [
             {"at": _iso(h.at), "from_state": h.from_state, "to_state": h.to_state, "reason": h.reason, "actor": h.actor}
             for h in history
         ],
     }
+
+
+async def _device_names(session: AsyncSession, op: Operation) -> dict[str, str]:
+    """`name (ip)` of the operation's devices by id: steps name their machine by id. A device deleted since is
+    left out (its id is all there is)."""
+    if not op.device_ids:
+        return {}
+    rows = await session.execute(
+        select(Device.id, Device.name, Device.ip).where(Device.orgid == op.orgid, Device.id.in_(op.device_ids))
+    )
+    return {row.id: f"{row.name} ({row.ip})" for row in rows}

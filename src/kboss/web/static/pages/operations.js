@@ -149,7 +149,7 @@ async function renderOne(ctx) {
       table(
         [
           { label: t("op.step"), render: (s) => s.name },
-          { label: t("op.node"), render: (s) => dash(s.node) },
+          { label: t("op.node"), render: (s) => dash(op.device_names?.[s.node] || s.node || op.params?.node) },
           { label: t("op.state"), render: (s) => stateBadge(s.state) },
           { label: t("op.attempts"), render: (s) => String(s.attempts ?? "—") },
           { label: t("op.error"), render: (s) => (s.error ? h("span", { class: "text-error", text: s.error }) : "—") },
