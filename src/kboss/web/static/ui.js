@@ -284,3 +284,7 @@ export function pageHeader(title, ...tools) {
 }
 
 export const dash = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
+
+// An API failure shown in place of the content it was loading (`role=alert`: screen readers announce it).
+export const errorNotice = (message, testid) =>
+  h("p", { class: "notice notice-error", role: "alert", "data-testid": testid, text: message });

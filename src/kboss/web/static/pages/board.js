@@ -6,7 +6,21 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, busy, button, clear, confirmDialog, dash, formDialog, h, spinner, table, toast, toastError } from "../ui.js";
+import {
+  badge,
+  busy,
+  button,
+  clear,
+  confirmDialog,
+  dash,
+  errorNotice,
+  formDialog,
+  h,
+  spinner,
+  table,
+  toast,
+  toastError,
+} from "../ui.js";
 import { openOperation } from "./removal.js";
 
 const BOARD_SECONDS = 10;
@@ -37,7 +51,7 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
       if (!stopped) clear(host, render(rows));
       return true;
     } catch (error) {
-      if (!stopped) clear(host, h("p", { class: "notice notice-error", role: "alert", "data-testid": "board-error", text: error.message }));
+      if (!stopped) clear(host, errorNotice(error.message, "board-error"));
       return false;
     }
   }
@@ -181,7 +195,7 @@ export function openBoard(boardHost, cluster, { ctx, closeHref }) {
       await api.del(`${base}/nodes/${seg(node.node_name)}/labels/${key.split("/").map(seg).join("/")}`);
       toast(t("board.unlabelled", { node: node.node_name, label }), "success");
     } catch (error) {
-      return clear(nodes, h("p", { class: "notice notice-error", role: "alert", "data-testid": "board-error", text: error.message }));
+      return clear(nodes, errorNotice(error.message, "board-error"));
     }
     tick();
   }

@@ -5,7 +5,7 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, busy, button, clear, emptyState, h, pageHeader, spinner } from "../ui.js";
+import { badge, busy, button, clear, emptyState, errorNotice, h, pageHeader, spinner } from "../ui.js";
 import { listClusters } from "./common.js";
 
 const STORE = "kboss.products";
@@ -104,7 +104,7 @@ export async function render(ctx) {
         ),
       );
     } catch (error) {
-      clear(cards, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(cards, errorNotice(error.message));
     }
   }
 
@@ -116,7 +116,7 @@ export async function render(ctx) {
         const clusters = await listClusters(centerSel.value);
         clusterSel.append(...clusters.map((c) => h("option", { value: c.id, text: c.name })));
       } catch (error) {
-        clear(cards, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+        clear(cards, errorNotice(error.message));
         return;
       }
     }
@@ -270,7 +270,7 @@ export async function render(ctx) {
         const answer = await api.post(`/api/v1/clusters/${seg(clusterSel.value)}/capacity`, { resources: payload() });
         clear(verdicts, verdictList(answer));
       } catch (error) {
-        clear(verdicts, h("p", { class: "notice notice-error", role: "alert", "data-testid": "products-error", text: error.message }));
+        clear(verdicts, errorNotice(error.message, "products-error"));
       }
     });
   }

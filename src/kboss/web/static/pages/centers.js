@@ -3,18 +3,7 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import {
-  badge,
-  button,
-  clear,
-  dash,
-  formDialog,
-  h,
-  pageHeader,
-  spinner,
-  table,
-  toast,
-} from "../ui.js";
+import { badge, button, clear, dash, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
 import { confirmAndDelete, remember, withoutBlank } from "./common.js";
 
 // A simulated center has no site agent: these fields are hidden for it, and not sent.
@@ -85,7 +74,7 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

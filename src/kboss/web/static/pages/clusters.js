@@ -10,6 +10,7 @@ import {
   button,
   clear,
   dash,
+  errorNotice,
   formDialog,
   h,
   pageHeader,
@@ -73,7 +74,7 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

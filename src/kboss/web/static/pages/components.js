@@ -3,17 +3,7 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import {
-  button,
-  clear,
-  emptyState,
-  formDialog,
-  h,
-  pageHeader,
-  spinner,
-  table,
-  toast,
-} from "../ui.js";
+import { button, clear, emptyState, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
 import { confirmAndDelete, listClusters, pickCenter } from "./common.js";
 
 export const TYPES = ["cpu", "memory", "disk", "gpu"];
@@ -83,7 +73,7 @@ export async function render(ctx) {
           : emptyState(t("component.none")),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

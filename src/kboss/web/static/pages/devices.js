@@ -8,6 +8,7 @@ import {
   button,
   clear,
   dash,
+  errorNotice,
   formDialog,
   h,
   pageHeader,
@@ -146,7 +147,7 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

@@ -11,6 +11,7 @@ import {
   clear,
   confirmDialog,
   emptyState,
+  errorNotice,
   field,
   formDialog,
   h,
@@ -99,7 +100,7 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

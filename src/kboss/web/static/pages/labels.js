@@ -2,17 +2,7 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import {
-  badge,
-  button,
-  clear,
-  formDialog,
-  h,
-  pageHeader,
-  spinner,
-  table,
-  toast,
-} from "../ui.js";
+import { badge, button, clear, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
 import { confirmAndDelete } from "./common.js";
 
 const SYMBOL = { 1: "=", 0: ":" };
@@ -49,7 +39,7 @@ export async function render(ctx) {
         }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", text: error.message }));
+      clear(list, errorNotice(error.message));
     }
   }
 

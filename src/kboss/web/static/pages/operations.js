@@ -9,6 +9,7 @@ import {
   button,
   clear,
   dash,
+  errorNotice,
   h,
   pageHeader,
   spinner,
@@ -48,7 +49,7 @@ async function renderList(ctx) {
         table(columns(), rows, { empty: t("op.none"), testid: "operations-table", rowTestid: (o) => `op-${o.id}` }),
       );
     } catch (error) {
-      clear(list, h("p", { class: "notice notice-error", role: "alert", "data-testid": "op-error", text: error.message }));
+      clear(list, errorNotice(error.message, "op-error"));
     }
   }
 
@@ -102,7 +103,7 @@ async function renderOne(ctx) {
     op = await api.get(`/api/v1/operations/${seg(ctx.id)}`);
   } catch (error) {
     // A link to an operation that is gone, or of another organisation: the API's message.
-    clear(detail, h("p", { class: "notice notice-error", role: "alert", "data-testid": "op-error", text: error.message }));
+    clear(detail, errorNotice(error.message, "op-error"));
     steps.remove();
     log.remove();
     return;
