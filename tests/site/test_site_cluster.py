@@ -219,3 +219,4 @@ async def test_unreachable_cluster_is_a_clear_failure(site: httpx.AsyncClient) -
     )
     body = (await site.get(f"{PCAPI}/get_cluster_nodes", params={"kubeconfig": kubeconfig})).json()
     assert body["status"] is False and "127.0.0.1:1" in body["info"]
+    assert body["code"] == "cluster_unreachable"  # what the platform's site client classifies it by

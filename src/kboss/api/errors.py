@@ -37,7 +37,9 @@ def _failure(request: Request, http_status: int, code: str, message: str, data: 
     if path.startswith(COMPAT_PREFIXES):
         return envelope(False, message, data)
     if path.startswith(SITE_PREFIX):
-        return envelope(False, message, data, key="info")
+        # The spec's `info` envelope, plus the error's code: the platform's site client tells an unreachable
+        # cluster from other failures by it (`kboss.site_client.client`).
+        return EnvelopeResponse({"status": False, "info": message, "data": data, "code": code})
     body: dict[str, Any] = {"detail": message, "code": code}
     if data is not None:
         body["data"] = data
