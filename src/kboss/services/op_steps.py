@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.crypto import SecretBox
@@ -19,7 +19,6 @@ from kboss.db.models import Center, Cluster, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import KbossError
 from kboss.services.op_logs import SecretMask, StepLog
-from kboss.services.op_states import acquire_lock
 
 
 class StepFailed(KbossError):
@@ -173,16 +172,6 @@ class StepContext:
             return await session.scalar(
                 select(Cluster).where(Cluster.id == self.operation.cluster_id, Cluster.orgid == self.operation.orgid)
             )
-
-    async def bind_cluster(self, cluster_id: str) -> None:
-        """For an operation that learns its cluster late: record it and take the cluster's lock."""
-        async with self.sessions() as session:
-            await session.execute(
-                update(Operation).where(Operation.id == self.operation.id).values(cluster_id=cluster_id)
-            )
-            await acquire_lock(session, self.operation.id, cluster_id)
-            await session.commit()
-        object.__setattr__(self.operation, "cluster_id", cluster_id)
 
 
 StepFn = Callable[[StepContext], Awaitable[StepOutcome]]

@@ -259,16 +259,6 @@ async def _look(
     return progress
 
 
-async def follow_log(
-    ctx: Ctx, sessions: async_sessionmaker[AsyncSession], op_id: str, poll: float = 0.5
-) -> AsyncIterator[str]:
-    """New log lines as they are written, until the operation ends."""
-    op = await get_operation(ctx, op_id)
-    async for progress in follow(sessions, ctx.orgid, op.id, poll):
-        for line in progress.lines:
-            yield line
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
