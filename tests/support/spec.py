@@ -1,27 +1,13 @@
-"""The spec's endpoints (../shared/spec/endpoints.json): paths, parameters and example answers."""
+"""The spec's endpoints (the project's contract file, kboss.api.compat.contract): paths, parameters, examples."""
 
 from __future__ import annotations
 
-import json
-import os
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-SPEC_FILE = Path(os.environ.get("KBOSS_SPEC_DIR", Path(__file__).resolve().parents[3] / "shared" / "spec"))
+from kboss.api.compat import contract
 
-
-@cache
-def endpoints() -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads((SPEC_FILE / "endpoints.json").read_text())
-    return data
-
-
-def endpoint(path: str) -> dict[str, Any]:
-    for entry in endpoints():
-        if entry["path"] == path:
-            return entry
-    raise KeyError(path)
+endpoints = contract.endpoints
+endpoint = contract.endpoint
 
 
 def success_example(path: str) -> dict[str, Any]:
