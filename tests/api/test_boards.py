@@ -35,6 +35,7 @@ async def _instance_with_a_pod(site: Site, user: Any, name: str, **extra: Any) -
 async def test_pods_board_shows_the_spec_fields_and_limits_from_the_instance(site: Site) -> None:
     created = await _instance_with_a_pod(site, site.admin, "web")
     site.fake.add_pod("coredns-5d78c9869d-abcde", "kube-system", node="k8s-master", requests={"cpu": "100m"})
+    site.fake.add_pod("gated", "default", node="k8s-worker-1", readiness_gates=[("a.io/lb", True), ("a.io/dns", False)])
     board = await site.admin.ok(PODS, "GET", cpcid=site.cpcid, clusterid=site.clusterid)
     assert_fields_like_spec(PODS, board)
     rows = _by(board["rows"], "pod_name")
@@ -55,6 +56,8 @@ async def test_pods_board_shows_the_spec_fields_and_limits_from_the_instance(sit
     assert (mine["pod_cpurate"], mine["pod_memrate"], mine["pod_nominated_node"]) == ("-", "-", "无")
     system = rows["coredns-5d78c9869d-abcde"]
     assert (system["pod_cpu_limit"], system["instance_id"]) == ("-", "")
+    # The document types pod_readiness_gates [string] on this board: kubectl's summary as one item, none empty.
+    assert (mine["pod_readiness_gates"], rows["gated"]["pod_readiness_gates"]) == ([], ["1/2"])
 
 
 async def test_pods_board_shows_usage_from_the_metrics_api(site: Site) -> None:

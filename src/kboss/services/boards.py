@@ -84,10 +84,18 @@ def pod_row(pod: Mapping[str, Any], instance: Instance | None) -> dict[str, Any]
         pod_nominated_node=_none_as(pod.get("pod_nominated_node"), "无"),
         pod_cpurate=_usage(pod.get("pod_cpu_usage"), Decimal(1), "核"),
         pod_memrate=_usage(pod.get("pod_memory_usage"), _MIB, "Mi"),
+        pod_readiness_gates=_readiness_gates(pod.get("pod_readiness_gates")),
     )
     row.update(_limits(instance))
     row.update(instance_id=instance.id if instance else "", source_name=instance.source_name if instance else "")
     return row
+
+
+def _readiness_gates(summary: Any) -> list[str]:
+    """The document types this field [string] on the board: kubectl's summary ("1/2") as one item, none empty."""
+    if not summary or summary in ("<none>", "无"):
+        return []
+    return [str(summary)]
 
 
 def _usage(quantity: Any, unit: Decimal, suffix: str) -> str:

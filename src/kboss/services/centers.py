@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, select
 
 from kboss.crypto import mask
-from kboss.db.models import Center, Cluster, Device
+from kboss.db.models import Center, Cluster, Device, Org
 from kboss.errors import Conflict, InvalidParameter
 from kboss.services.context import Ctx
 from kboss.services.listing import Page, order_by, paged_rows
@@ -33,7 +33,7 @@ class CenterInput(Input):
     expire_date: OptionalDate = None
 
 
-def center_row(center: Center, ctx: Ctx, reveal: bool = False) -> dict[str, Any]:
+def center_row(center: Center, ctx: Ctx, reveal: bool = False, org_name: str = "") -> dict[str, Any]:
     show_secret = reveal and ctx.principal.is_admin
     return {
         "id": center.id,
@@ -46,6 +46,7 @@ def center_row(center: Center, ctx: Ctx, reveal: bool = False) -> dict[str, Any]
         "expire_date": date_text(center.expire_date),
         "contactname": center.contactname,
         "contactphone": center.contactphone,
+        "orgid_text": org_name,
         "simulated": center.simulated,
     }
 
@@ -53,7 +54,8 @@ def center_row(center: Center, ctx: Ctx, reveal: bool = False) -> dict[str, Any]
 async def list_centers(ctx: Ctx, page: Page, reveal: bool = False) -> dict[str, Any]:
     query = select(Center).where(Center.orgid == ctx.orgid)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Center.created_at, Center.id]))
-    return await paged_rows(ctx.session, query, page, lambda c: center_row(c, ctx, reveal))
+    org_name = await ctx.session.scalar(select(Org.name).where(Org.id == ctx.orgid)) or ""
+    return await paged_rows(ctx.session, query, page, lambda c: center_row(c, ctx, reveal, org_name))
 
 
 async def get_center(ctx: Ctx, center_id: str | None, param: str = "cpcid") -> Center:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from kboss.crypto import mask
-from kboss.db.models import Device
+from kboss.db.models import Cluster, Device
 from kboss.errors import Conflict, InvalidParameter
 from kboss.services.centers import get_center, keeps_secret
 from kboss.services.context import Ctx
@@ -66,7 +66,7 @@ class DeviceInput(Input):
     export_date: OptionalDate = None
 
 
-def device_row(device: Device, ctx: Ctx, reveal: bool = False) -> dict[str, Any]:
+def device_row(device: Device, ctx: Ctx, reveal: bool = False, cluster_name: str = "") -> dict[str, Any]:
     show_secret = reveal and ctx.principal.is_admin
     return {
         "id": device.id,
@@ -92,6 +92,7 @@ def device_row(device: Device, ctx: Ctx, reveal: bool = False) -> dict[str, Any]
         "gpu_model": device.gpu_model,
         "gpu_stock": device.gpu_stock,
         "role": device.role,
+        "cluster_name": cluster_name,
         "node_status_text": NODE_STATUS_TEXT[device.node_status],
         "devicetype_text": DEVICETYPE_TEXT[device.devicetype],
     }
@@ -101,7 +102,11 @@ async def list_devices(ctx: Ctx, center_id: str | None, page: Page, reveal: bool
     center = await get_center(ctx, center_id)
     query = select(Device).where(Device.orgid == ctx.orgid, Device.cpcid == center.id)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Device.created_at, Device.id]))
-    return await paged_rows(ctx.session, query, page, lambda d: device_row(d, ctx, reveal))
+    named = await ctx.session.execute(select(Cluster.id, Cluster.name).where(Cluster.cpcid == center.id))
+    names: dict[str, str] = {cluster_id: name for cluster_id, name in named}
+    return await paged_rows(
+        ctx.session, query, page, lambda d: device_row(d, ctx, reveal, names.get(d.clusterid or "", ""))
+    )
 
 
 async def idle_devices(ctx: Ctx, center_id: str | None) -> list[Device]:
