@@ -14,8 +14,19 @@ from tests.support.databases import PostgresFactory, SqliteFactory
 from tests.support.kube_fixtures import fake, kube, kube_server, kubeconfig
 from tests.support.postgres import PostgresServer
 from tests.support.ssh_fixtures import fast, known_hosts, ssh_host, ssh_lab
+from tests.support.tracebacks import no_request_tracebacks
 
-__all__ = ["fake", "fast", "known_hosts", "kube", "kube_server", "kubeconfig", "ssh_host", "ssh_lab"]
+__all__ = [
+    "fake",
+    "fast",
+    "known_hosts",
+    "kube",
+    "kube_server",
+    "kubeconfig",
+    "no_request_tracebacks",
+    "ssh_host",
+    "ssh_lab",
+]
 
 DATABASES = ["sqlite", "postgres"]
 auth.use_cheap_hashing()
