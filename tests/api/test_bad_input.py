@@ -120,6 +120,7 @@ QUOTE_CASES: list[tuple[str, dict[str, Any]]] = [
 async def test_bad_quote_parameters(api: Api, field: str, params: dict[str, Any]) -> None:
     admin = await api.user("alice", "acme")
     cpcid = await _center(admin)
+    params = {"duration": "1", "duration_unit": "小时", **params}  # both required
     assert field in await admin.refused(f"{CPCC}/cpcwidget/accrual_price.dspy", "GET", cpcid=cpcid, **params)
 
 

@@ -11,6 +11,7 @@ from tests.support.api import Api, User
 from tests.support.spec import success_example
 
 QUOTE = f"{CPCC}/cpcwidget/accrual_price.dspy"
+HOUR = {"duration": "1", "duration_unit": "小时"}  # both required (docs/compat-api.md)
 ADD = f"{CPCC}/cpcwidget/add_cpcwidget.dspy"
 # The four lines of the spec's quote example (memory in Mi, as the spec requires).
 SPEC_RESOURCES = [
@@ -85,7 +86,8 @@ async def test_unknown_model_prices_the_other_lines(api: Api) -> None:
 
 async def test_short_stock_is_reported_per_line(api: Api) -> None:
     admin, cpcid, clusterid = await center_with_catalog(api, stock=1280)
-    body = await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=clusterid, resources=json.dumps(SPEC_RESOURCES))
+    resources = json.dumps(SPEC_RESOURCES)
+    body = await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=clusterid, resources=resources, **HOUR)
     assert body["msg"] == "memory Samsung DDR4 DIMMs 库存不足 (库存: 1280, 请求: 8192)"
     assert Decimal(str(body["data"]["total_price"])) == Decimal("23.12")
 
@@ -108,9 +110,9 @@ async def test_clusterid_limits_stock_to_that_cluster(api: Api) -> None:
         ADD, cpcid=cpcid, clusterid=second, type="gpu", model="RTX5090-32G", unit_price=6, stock=4, add_opt="yes"
     )
     gpu = json.dumps([{"type": "gpu", "model": "RTX5090-32G", "amount": 2}])
-    assert (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=second, resources=gpu))["status"] is True
-    assert "库存不足" in (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=first, resources=gpu))["msg"]
-    assert (await admin.call(QUOTE, "GET", cpcid=cpcid, resources=gpu))["status"] is True
+    assert (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=second, resources=gpu, **HOUR))["status"] is True
+    assert "库存不足" in (await admin.call(QUOTE, "GET", cpcid=cpcid, clusterid=first, resources=gpu, **HOUR))["msg"]
+    assert (await admin.call(QUOTE, "GET", cpcid=cpcid, resources=gpu, **HOUR))["status"] is True
 
 
 async def test_adding_an_existing_component_needs_add_opt(api: Api) -> None:

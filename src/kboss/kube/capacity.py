@@ -174,7 +174,7 @@ def parse_products(data: Any, param: str = "resources") -> list[Product]:
         try:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise InvalidParameter(param, f"不是合法的 JSON: {exc.msg}") from None
+            raise InvalidParameter(param, f"不是合法的 JSON (第 {exc.lineno} 行第 {exc.colno} 列)") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):

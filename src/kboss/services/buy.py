@@ -26,7 +26,7 @@ from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, UpstreamError
 from kboss.kube.capacity import GPU_RESOURCE, normalize_gpu_model, parse_products
 from kboss.kube.labels import parse_selector
-from kboss.services import stock
+from kboss.services import messages, stock
 from kboss.services.boards import free_amount, gpu_model_of
 from kboss.services.centers import get_center
 from kboss.services.clusters import get_cluster
@@ -94,7 +94,7 @@ def _json(value: Any, param: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise InvalidParameter(param, f"不是合法的 JSON: {exc.msg}") from None
+        raise InvalidParameter(param, messages.json_problem(exc)) from None
 
 
 def _extra_labels(kyylabels: Any) -> list[str]:

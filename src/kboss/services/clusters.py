@@ -13,6 +13,7 @@ from sqlalchemy import select
 from kboss.crypto import mask
 from kboss.db.models import Cluster, Device
 from kboss.errors import InvalidParameter
+from kboss.services import messages
 from kboss.services.centers import get_center
 from kboss.services.context import Ctx
 from kboss.services.listing import Page, order_by, paged_rows
@@ -117,7 +118,7 @@ def kubeconfig_server(text: str) -> str:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidParameter("kubeconfig", f"不是合法的 YAML: {exc}") from None
+        raise InvalidParameter("kubeconfig", messages.yaml_problem(exc)) from None
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
         raise InvalidParameter("kubeconfig", "不是 kubeconfig 文件")
     contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or [] if isinstance(c, dict)}

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from kboss.errors import InvalidParameter
-from kboss.services import units
+from kboss.services import messages, units
 from kboss.services.validation import _int_text
 
 OK_MESSAGE = "汇算正常"
@@ -101,7 +101,7 @@ def _json_list(raw: Any) -> list[Any]:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise InvalidParameter("resources", f"不是合法的 JSON: {exc.msg}") from None
+            raise InvalidParameter("resources", messages.json_problem(exc)) from None
     if isinstance(raw, dict) and "resources" in raw:
         raw = raw["resources"]
     if not isinstance(raw, list) or not raw:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from kboss.errors import InvalidParameter, MissingParameter
+from kboss.services import messages
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
@@ -122,16 +123,16 @@ def parse(model: type[M], params: Mapping[str, Any], aliases: Mapping[str, str] 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _first_problem(exc) from None
+        raise _first_problem(exc, model) from None
 
 
-def _first_problem(exc: ValidationError) -> InvalidParameter:
+def _first_problem(exc: ValidationError, model: type[BaseModel] | None = None) -> InvalidParameter:
+    """The first error, in Chinese (`kboss.services.messages`), naming the parameter."""
     error = exc.errors(include_url=False)[0]
     name = ".".join(str(part) for part in error["loc"]) or "body"
     if error["type"] == "missing":
         return MissingParameter(name)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return InvalidParameter(name, message)
+    return InvalidParameter(name, messages.problem(error, model))
 
 
 def check_date_order(start: dt.date | None, end: dt.date | None, start_name: str, end_name: str) -> None:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from lightkube import ALL_NS
 from lightkube.resources.core_v1 import Node, Pod
 
+from kboss.api.compat import required
 from kboss.api.errors import envelope
 from kboss.api.jsonresp import EnvelopeResponse
 from kboss.api.params import Params
@@ -35,9 +36,11 @@ NATIVE = "/pcapi/api/v1/native"
 router = APIRouter(include_in_schema=False)
 
 
-async def site_state(request: Request) -> SiteState:
+async def site_state(request: Request, params: Params) -> SiteState:
+    """The agent's state, once the caller is authenticated and the document's required parameters are there."""
     site: SiteState = request.app.state.site
     check_basic_auth(request, site.user, site.password)
+    required.check(request.url.path, params)
     return site
 
 

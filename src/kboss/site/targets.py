@@ -7,6 +7,7 @@ The spec's quirks are accepted here once: `psssword` (sic) or `password`, a `por
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class ClusterAccess:
 def text(params: Mapping[str, Any], name: str, *aliases: str, required: bool = True) -> str:
     for key in (name, *aliases):
         value = params.get(key)
+        if isinstance(value, list | dict):  # a JSON body's value (e.g. `resources`): as the JSON text it was
+            return json.dumps(value, ensure_ascii=False)
         if value is not None and str(value) != "":
             return str(value)
     if required:

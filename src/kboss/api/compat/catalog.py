@@ -38,8 +38,6 @@ async def add_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 
 @compat(f"{CPCC}/cpclist/update_cpclist.dspy")
 async def update_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    if not params.get("id"):
-        return envelope(False, "无算力中心ID", None)
     center = await centers.update_center(ctx, params)
     return ok("更新算力中心成功", centers.center_row(center, ctx))
 
@@ -52,8 +50,6 @@ async def delete_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 
 @compat(f"{CPCC}/cpcnode/get_cpcnode.dspy")
 async def get_cpcnode(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    if not params.get("cpcid"):
-        return envelope(False, "无算力中心ID", None)
     data = await devices.list_devices(ctx, params["cpcid"], page_from_params(params), flag(params, "reveal"))
     return ok("获取算力设备成功", data)
 

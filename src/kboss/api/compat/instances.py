@@ -14,7 +14,6 @@ from kboss.api.compat.registry import compat
 from kboss.api.errors import ok
 from kboss.api.jsonresp import EnvelopeResponse
 from kboss.api.params import flag
-from kboss.errors import MissingParameter
 from kboss.services import boards, buy, instances
 from kboss.services.context import Ctx
 from kboss.services.instance_records import instance_echo, list_instances
@@ -68,8 +67,6 @@ async def get_cpcworker(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 
 @compat(f"{CPCC}/cpcbuy/determine_accommodat.dspy")
 async def determine_accommodat(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    if not params.get("cpcid"):
-        raise MissingParameter("cpcid")
     found = await buy.assess(ctx, params)
     message = "获取不可部署产品ID成功"
     if found.reason == buy.REASON_CATALOG:

@@ -3,7 +3,8 @@
 The spec has dozens of fixed paths. Starlette tests a request against every route in turn and FastAPI's dependency
 machinery costs per parameter; for the busiest calls (a quote) that cost more than the work itself. Here a request
 costs one route match, one dictionary lookup and one context. Handlers receive the caller's context and the merged
-parameters; they only parse, call a service and shape the answer.
+parameters, in which the document's required ones are present (`required.check`); they only parse, call a service
+and shape the answer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kboss.api.compat import required
 from kboss.api.deps import open_context
 from kboss.api.params import request_params
 from kboss.errors import NotFound
@@ -47,6 +49,7 @@ async def dispatch(request: Request) -> Response:
         raise NotFound(f"没有这个接口: {path}")
     params = await request_params(request)
     async with open_context(request, params) as ctx:
+        required.check(path, params)  # after the login check, before the handler reads or writes anything
         return await handler(ctx, params)
 
 
