@@ -210,7 +210,7 @@ async def test_a_failed_or_cancelled_build_frees_its_machine(demo: Demo, api: Ap
     assert failed["status"] is False and "kubeadm_init" in failed["msg"]
     assert_idle(await device(api, master))
     failed_cluster = await cluster(api, failed["data"]["clusterid"])
-    assert failed_cluster is not None and failed_cluster.ready == 0  # kept: a retry needs it
+    assert failed_cluster is not None and failed_cluster.ready == -1  # kept (a retry needs it), failed
 
     gate = demo.site.pause("kubeadm_init")
     set_wait(0.2)
@@ -229,6 +229,26 @@ async def test_a_failed_or_cancelled_build_frees_its_machine(demo: Demo, api: Ap
         assert (await demo.admin.ok(DELETE_CLUSTER, id=leftover))["operation_state"] == "succeeded"
         assert await cluster(api, leftover) is None
     assert_member(await device(api, master), rebuilt, "master")
+
+
+async def test_a_failed_build_is_visibly_failed_and_a_retry_reuses_its_row(demo: Demo, api: Api) -> None:
+    master, *_ = demo.devices
+    demo.site.fail("kubeadm_init")
+    failed = await demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master))
+    cid, op_id = failed["data"]["clusterid"], failed["data"]["operation_id"]
+    assert_idle(await device(api, master))
+    rows = (await demo.admin.ok(f"{CPCC}/cpccluster/get_cpccluster.dspy", cpcid=demo.center))["rows"]
+    row = next(r for r in rows if r["id"] == cid)
+    assert row["ready"] == -1 and row["state"] == "failed" and "kubeadm_init" in row["state_reason"], row
+    native = await demo.admin.http.get(f"/api/v1/clusters/{cid}", headers=demo.admin.headers)
+    assert native.json()["state"] == "failed" and native.json()["ready"] == -1, native.text
+
+    retried = await demo.admin.http.post(f"{OPS}/{op_id}/retry", headers=demo.admin.headers)
+    assert retried.status_code == 200, retried.text
+    assert await demo.wait_state(op_id, "succeeded", "failed") == "succeeded"
+    again = await cluster(api, cid)
+    assert again is not None and again.ready == 1 and again.state == "ready" and again.state_reason is None
+    assert_member(await device(api, master), cid, "master")
 
 
 async def test_two_requests_for_one_machine_one_wins(demo: Demo, api: Api) -> None:

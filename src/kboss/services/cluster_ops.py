@@ -16,7 +16,7 @@ every cluster request runs first and which the sweeper may run) — not when a w
 operation resumes. The first step a run of a create or join executes checks that the operation still owns the
 device and re-takes it if it was released, so a retry resumes on the same machine unless a newer operation took
 it meanwhile — then the retry fails naming that operation.
-A failed build leaves its cluster row (`ready=0`): a retry needs it, and removing the cluster deletes it.
+A failed build leaves its cluster row, marked failed (`cluster_states`): a retry needs it; removal deletes it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from kboss.db.models import Center, Cluster, ComponentStock, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import Conflict, InvalidParameter
 from kboss.services.centers import get_center
+from kboss.services.cluster_states import build_state, mark_failed
 from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
 from kboss.services.devices import get_device
@@ -313,6 +314,8 @@ async def release_abandoned(session: AsyncSession, orgid: str | None = None) -> 
         for device_id in op.device_ids:
             if occupied.get(device_id) == op.cluster_id and await release_reservation(session, op, device_id):
                 freed += 1
+        if op.kind == CREATE:
+            await mark_failed(session, op.cluster_id, op.last_error or f"构建操作 {op.id} 已结束 ({op.state})")
     await session.commit()
     return freed
 
@@ -328,15 +331,17 @@ def reserving(step: StepDef, role: str) -> StepDef:
     async def run(ctx: StepContext) -> StepOutcome:
         device_id = step_device(ctx)
         await ensure_reserved(ctx, device_id, role)
+        await build_state(ctx, None)
         try:
             return await step.run(ctx)
-        except Exception:
+        except Exception as exc:
             # Not on cancellation: that is also how a worker hands a step over on shutdown.
             _HELD.pop((ctx.operation.id, ctx.operation.attempt), None)
             async with ctx.sessions() as session:
                 if await release_reservation(session, ctx.operation, device_id):
                     ctx.log(f"设备 {device_id} 已释放 (步骤失败)")
                 await session.commit()
+            await build_state(ctx, ctx.redacted(f"步骤 {ctx.step} 失败: {exc}"))
             raise
 
     return replace(step, run=run)
@@ -373,7 +378,7 @@ async def record_control_plane(ctx: StepContext, device_id: str, join: str, kube
     async with ctx.sessions() as session:
         cluster = await _cluster_row(session, ctx)
         cluster.clusterjoin, cluster.kubeconfig = box.seal(join), box.seal(kubeconfig)
-        cluster.controllerid, cluster.ready = device_id, 1
+        cluster.controllerid, cluster.ready, cluster.state, cluster.state_reason = device_id, 1, "ready", None
         await _set_member(session, ctx, device_id, "master")
         await session.commit()
 

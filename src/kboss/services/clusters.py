@@ -15,6 +15,7 @@ from kboss.db.models import Cluster, Device
 from kboss.errors import InvalidParameter
 from kboss.services import messages
 from kboss.services.centers import get_center
+from kboss.services.cluster_states import cluster_state
 from kboss.services.context import Ctx
 from kboss.services.listing import Page, order_by, paged_rows
 from kboss.services.records import date_text, get_owned
@@ -53,6 +54,8 @@ def cluster_row(cluster: Cluster, ctx: Ctx, controller_ip: str | None, reveal: b
         "clusterjoin": ctx.box.open(cluster.clusterjoin) if show_secret else mask(cluster.clusterjoin),
         "kubeconfig": ctx.box.open(cluster.kubeconfig) if show_secret else mask(cluster.kubeconfig),
         "ready": cluster.ready,
+        "state": cluster_state(cluster),
+        "state_reason": cluster.state_reason or "",
         "origin": cluster.origin,
         "clustertype_text": CLUSTERTYPE_TEXT.get(cluster.clustertype, str(cluster.clustertype)),
         "controllerid_text": controller_ip or "",

@@ -120,6 +120,10 @@ class StepContext:
         """Append a line to the step's output (redacted, stored within a second, kept as a bounded tail)."""
         self._output.write(line)
 
+    def redacted(self, text: str) -> str:
+        """`text` with every secret registered for this step masked (for messages stored outside the output)."""
+        return self._mask(text)
+
     def secret(self, value: str) -> str:
         """Register a value that must never appear in the output, and return it."""
         self._mask.add(value)

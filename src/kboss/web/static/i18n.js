@@ -157,6 +157,7 @@ const MESSAGES = {
   "cluster.ready": ["状态", "State"],
   "cluster.isReady": ["就绪", "Ready"],
   "cluster.installing": ["安装中", "Installing"],
+  "cluster.failed": ["安装失败", "Build failed"],
   "cluster.controller": ["控制节点", "Control plane"],
   "cluster.period": ["有效期", "Validity"],
   "cluster.enable_date": ["启用日期", "Enabled on"],

@@ -78,6 +78,13 @@ export async function render(ctx) {
     }
   }
 
+  function clusterState(c) {
+    if (c.state === "failed") {
+      return h("span", { title: c.state_reason }, badge(t("cluster.failed"), "error"), " ", h("small", { text: c.state_reason }));
+    }
+    return c.ready === 1 ? badge(t("cluster.isReady"), "ok") : badge(t("cluster.installing"), "warn");
+  }
+
   function columns() {
     return [
       { label: t("cluster.name"), render: (c) => h("strong", { text: c.name }) },
@@ -85,7 +92,7 @@ export async function render(ctx) {
       { label: t("cluster.origin"), render: (c) => t(c.origin === "imported" ? "cluster.imported" : "cluster.built") },
       {
         label: t("cluster.ready"),
-        render: (c) => (c.ready ? badge(t("cluster.isReady"), "ok") : badge(t("cluster.installing"), "warn")),
+        render: (c) => clusterState(c),
       },
       { label: t("cluster.controller"), render: (c) => dash(c.controllerid_text) },
       { label: t("cluster.period"), render: (c) => `${dash(c.enable_date)} ~ ${dash(c.export_date)}` },
