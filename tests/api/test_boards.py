@@ -135,6 +135,16 @@ async def test_a_node_is_labelled_and_unlabelled(site: Site) -> None:
     assert "kyy-gpu" not in _node_labels(site)
 
 
+async def test_unbinding_key_value_needs_the_value_the_node_has(site: Site) -> None:
+    where = {"cpcid": site.cpcid, "clusterid": site.clusterid, "worker_node": "k8s-master"}
+    await site.admin.ok(LABEL, **where, label="foo=bar", opt="label")
+    refused = await site.admin.refused(LABEL, **where, label="foo=baz", opt="unlabel")
+    assert 'foo 当前值为 "bar"' in refused, refused
+    assert _node_labels(site)["foo"] == "bar"
+    unbound = await site.admin.ok(LABEL, **where, label="foo=bar", opt="unlabel")
+    assert unbound["label"] == "foo=bar" and "foo" not in _node_labels(site)
+
+
 def _node_labels(site: Site) -> dict[str, str]:
     node = site.fake.get("Node", "k8s-master")
     assert node is not None

@@ -68,6 +68,10 @@ async def test_an_instance_is_sold_seen_labelled_and_deleted_on_a_simulated_cent
     assert "kyy-gpu=false" in bound["node_labels"]
     nodes = {row["node_name"]: row for row in (await admin.ok(NODES, "GET", **where))["rows"]}
     assert "kyy-gpu=false" in nodes["sim-02"]["node_labels"]
+    refused = await admin.refused(LABEL, **where, worker_node="sim-02", label="kyy-gpu=true", opt="unlabel")
+    assert 'kyy-gpu 当前值为 "false"' in refused, refused
+    nodes = {row["node_name"]: row for row in (await admin.ok(NODES, "GET", **where))["rows"]}
+    assert "kyy-gpu=false" in nodes["sim-02"]["node_labels"]
 
     created = await admin.ok(NEW, **instance_params(cid))
     pods = (await admin.ok(PODS, "GET", **where))["rows"]

@@ -114,3 +114,14 @@ def test_bad_selectors_are_refused(text: str) -> None:
 
 def test_selector_round_trip() -> None:
     assert format_selector(parse_selector("a=1,b.io/c=2", "s")) == "a=1,b.io/c=2"
+
+
+def test_unlabel_refuses_a_different_value_naming_the_current_one() -> None:
+    from kboss.errors import Conflict
+    from kboss.kube.labels import check_unlabel
+
+    check_unlabel("n1", "foo", "bar", {"foo": "bar"})
+    check_unlabel("n1", "foo", None, {"foo": "bar"})
+    check_unlabel("n1", "foo", "baz", {})
+    with pytest.raises(Conflict, match='当前值为 "bar"'):
+        check_unlabel("n1", "foo", "baz", {"foo": "bar"})

@@ -220,3 +220,18 @@ async def test_unreachable_cluster_is_a_clear_failure(site: httpx.AsyncClient) -
     body = (await site.get(f"{PCAPI}/get_cluster_nodes", params={"kubeconfig": kubeconfig})).json()
     assert body["status"] is False and "127.0.0.1:1" in body["info"]
     assert body["code"] == "cluster_unreachable"  # what the platform's site client classifies it by
+
+
+async def test_unlabel_key_value_removes_only_the_matching_value(
+    site: httpx.AsyncClient, fake: KubeFake, kubeconfig: str
+) -> None:
+    _cluster(fake)
+    base = {"kubeconfig": kubeconfig, "worker_node": "k8s-worker-1"}
+    await _ok(site, "POST", "node_label_opt", **base, label="foo=bar", opt="label")
+    answer = await site.post(f"{PCAPI}/node_label_opt", data={**base, "label": "foo=baz", "opt": "unlabel"})
+    body = answer.json()
+    assert body["status"] is False, body
+    assert '"bar"' in body["info"] and "foo" in body["info"], body
+    assert fake.get("Node", "k8s-worker-1")["metadata"]["labels"]["foo"] == "bar"
+    await _ok(site, "POST", "node_label_opt", **base, label="foo=bar", opt="unlabel")
+    assert "foo" not in fake.get("Node", "k8s-worker-1")["metadata"]["labels"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from kboss.errors import InvalidParameter
+from kboss.errors import Conflict, InvalidParameter
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
@@ -157,3 +157,13 @@ def parse_selector(text: str, param: str) -> dict[str, str]:
 def format_selector(selector: dict[str, str]) -> str:
     """The inverse of `parse_selector`: `{"a": "1", "b": "2"}` → `a=1,b=2`."""
     return ",".join(f"{key}={value}" for key, value in selector.items())
+
+
+def check_unlabel(node: str, key: str, value: str | None, current: dict[str, str]) -> None:
+    """Unbinding `key=value` removes the label only when the node has that very value; else Conflict, naming it.
+
+    `value` None (written `key` or `key-`) removes whatever value the key has; an absent key is fine (kubectl).
+    """
+    if value is None or key not in current or current[key] == value:
+        return
+    raise Conflict(f'节点 "{node}" 的标签 {key} 当前值为 "{current[key]}", 不是 "{value}": 未解绑')

@@ -22,7 +22,7 @@ from lightkube.types import PatchType
 
 from kboss.errors import InvalidParameter
 from kboss.kube.client import api_errors, translate_error
-from kboss.kube.labels import is_dns1123_subdomain, validate_label_key, validate_label_value
+from kboss.kube.labels import check_unlabel, is_dns1123_subdomain, validate_label_key, validate_label_value
 
 __all__ = [
     "DrainResult",
@@ -84,12 +84,27 @@ async def label_node(client: AsyncClient, node: str, key: str, value: str) -> di
     return await _patch_labels(client, node, {key: value})
 
 
-async def unlabel_node(client: AsyncClient, node: str, key: str) -> dict[str, str]:
-    """Remove one label (absent is fine, as with kubectl). Returns the node's labels."""
+async def unlabel_node(client: AsyncClient, node: str, key: str, value: str | None = None) -> dict[str, str]:
+    """Remove one label (absent is fine, as with kubectl); with `value`, only when the node has that value.
+
+    Returns the node's labels. The patch carries the resourceVersion read, so a concurrent change is refused.
+    """
     validate_node_name(node)
     validate_label_key(key, "label")
-    # In a JSON merge patch, null deletes the key.
-    return await _patch_labels(client, node, {key: None})
+    if value is None:
+        # In a JSON merge patch, null deletes the key.
+        return await _patch_labels(client, node, {key: None})
+    with api_errors(_what(node)):
+        found = await client.get(Node, node)
+    current = dict((found.metadata.labels if found.metadata else None) or {})
+    check_unlabel(node, key, value, current)
+    if key not in current:
+        return current
+    version = found.metadata.resourceVersion if found.metadata else None
+    patch = {"metadata": {"labels": {key: None}, "resourceVersion": version}}
+    with api_errors(_what(node)):
+        updated = await client.patch(Node, node, patch, patch_type=PatchType.MERGE)
+    return dict((updated.metadata.labels if updated.metadata else None) or {})
 
 
 async def _patch_labels(client: AsyncClient, node: str, labels: dict[str, str | None]) -> dict[str, str]:

@@ -222,8 +222,11 @@ def _checked_label(label: Any, opt: str) -> str:
     if opt == "label":
         key, value = parse_node_label(text, "label")
         return f"{key}={value}"
-    key = text.partition("=")[0] if "=" in text else text.removesuffix("-")
-    return validate_label_key(key, "label")
+    if "=" in text:
+        # `key=value` unbinds only when the node's value matches: the site checks it, so it is passed whole.
+        key, value = parse_node_label(text, "label")
+        return f"{key}={value}"
+    return validate_label_key(text.removesuffix("-"), "label")
 
 
 async def set_node_label(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -119,7 +119,7 @@ async def node_label_opt(site: Site, params: Params) -> JSONResponse:
         if opt == "label":
             labels = await nodes.label_node(client, node, key, value or "")
         else:
-            labels = await nodes.unlabel_node(client, node, key)
+            labels = await nodes.unlabel_node(client, node, key, value)
     return done("节点绑定标签成功" if opt == "label" else "节点解绑标签成功", {"node_labels": labels})
 
 

@@ -29,6 +29,7 @@ from kboss.kube import capacity as cap
 from kboss.kube import nodes
 from kboss.kube.ages import age
 from kboss.kube.instance_spec import InstanceSpec
+from kboss.kube.labels import check_unlabel
 from kboss.kube.manifests import build_objects, object_refs
 from kboss.kube.metrics import UNKNOWN
 from kboss.site_client import sim_drain
@@ -158,6 +159,8 @@ class SimulatedSiteClient:
             raise NotFound(f"节点 {name} 不存在")
         if opt == "label" and value is None:
             raise InvalidParameter("label", "绑定标签应为 key=value 形式")
+        if opt == "unlabel":
+            check_unlabel(name, key, value, dict(found[name].labels))
         self._state().labels.setdefault(name, {})[key] = (value or "") if opt == "label" else None
         labels = {n.name: n for n in await self._nodes()}[name].labels
         return {"node_labels": dict(labels)}
