@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from kboss import __version__
 from kboss.api import errors
@@ -17,6 +17,7 @@ from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (register
 from kboss.api.compat import cluster_ops as compat_cluster_ops
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
 from kboss.api.compat import registry as compat_registry
+from kboss.api.deps import screen_path
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
@@ -107,6 +108,9 @@ def start_instance_sweeper(settings: Settings, state: AppState) -> asyncio.Task[
     return asyncio.create_task(sweep, name="instance-sweeper")
 
 
+V1_DEPENDENCIES = [Depends(screen_path)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Platform (compat + native API) and site agent, in one process."""
     settings = settings or get_settings()
@@ -135,11 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = _base_app(lifespan)
     # The compat table first: the spec's paths are the busiest, and one route serves them all.
     compat_registry.install(app)
-    app.include_router(v1_auth.router)
-    app.include_router(v1_catalog.router)
-    app.include_router(v1_cluster_ops.router)
-    app.include_router(v1_instances.router)
-    app.include_router(v1_operations.router)
+    app.include_router(v1_auth.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_catalog.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_cluster_ops.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_instances.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_operations.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(site_api.router)
     app.include_router(provision_routes.router)
     app.include_router(web_routes.router)

@@ -37,7 +37,7 @@ async def _component(admin: User) -> dict[str, str]:
         ("sshport", "0", "参数 sshport 无效: 应为 1 到 65535 之间的整数"),
         ("role", "boss", "参数 role 无效: 可选值为 master、worker"),
         ("devicetype", "2", "参数 devicetype 无效: 可选值为 0、1"),
-        ("cpu_stock", "-1", "参数 cpu_stock 无效: 应为不小于 0 的整数"),
+        ("cpu_stock", "-1", "参数 cpu_stock 无效: 应为 0 到 2147483647 之间的整数"),
         ("name", "x" * 129, "参数 name 无效: 长度不能超过 128 个字符"),
     ],
 )

@@ -16,6 +16,7 @@ from kboss.db.models import Org
 from kboss.errors import Unauthenticated
 from kboss.services.auth import principal_from_token
 from kboss.services.context import ROLE_ADMIN, Ctx, Principal
+from kboss.services.validation import screen_params
 
 SESSION_COOKIE = "kboss_session"
 
@@ -94,3 +95,8 @@ async def context(request: Request, params: Params) -> AsyncIterator[Ctx]:
 
 
 CtxDep = Annotated[Ctx, Depends(context)]
+
+
+async def screen_path(request: Request) -> None:
+    """A router dependency: path parameters (ids, node names) are encodable, NUL-free and ids are short."""
+    screen_params(request.path_params)

@@ -14,12 +14,36 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from kboss.api.jsonresp import EnvelopeResponse
 from kboss.errors import KbossError
 from kboss.services import messages
 
 log = logging.getLogger("kboss.api")
+
+
+class ErrorBody(BaseModel):
+    """What every native failure answers (`_failure`): a Chinese message, a stable code, and sometimes data."""
+
+    detail: str
+    code: str
+    data: Any | None = None
+
+
+# Declared on the native routers so that the OpenAPI document shows the real failure bodies; declaring 422 also
+# replaces FastAPI's default HTTPValidationError schema, which native routes never answer.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "未登录或登录已过期"),
+        (403, "没有权限执行此操作"),
+        (404, "记录不存在"),
+        (409, "与现有数据冲突"),
+        (422, "参数无效"),
+        (502, "远端服务调用失败"),
+    )
+}
 
 COMPAT_PREFIXES = ("/dev/cpcc/", "/computing/")
 SITE_PREFIX = "/pcapi/"

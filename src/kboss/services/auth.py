@@ -106,5 +106,11 @@ def _verify(token: str, deployment_key: str) -> tuple[Principal, float]:
         raise Unauthenticated("登录已过期,请重新登录") from None
     except jwt.PyJWTError:
         raise Unauthenticated("无效的登录凭证") from None
-    principal = Principal(user_id=claims["sub"], username=claims["name"], orgid=claims["org"], role=claims["role"])
-    return principal, float(claims["exp"])
+    values = [claims.get(name) for name in ("sub", "name", "org", "role")]
+    expires = claims.get("exp")
+    # A token signed with our key but lacking a claim (or with one of the wrong type) is not a login.
+    if not all(isinstance(value, str) and value for value in values) or not isinstance(expires, int | float):
+        raise Unauthenticated("无效的登录凭证")
+    sub, name, org, role = values
+    principal = Principal(user_id=str(sub), username=str(name), orgid=str(org), role=str(role))
+    return principal, float(expires)

@@ -14,6 +14,8 @@ from kboss.errors import InvalidParameter
 from kboss.services.validation import _int_text
 
 MAX_ROWS = 1000
+# Pages beyond this would ask the database for an offset it cannot represent (and nobody pages that far).
+MAX_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Page:
 
 def page_from_params(params: Mapping[str, Any]) -> Page:
     return Page(
-        number=_bounded_int(params, "page", 1, 1, 10**6),
+        number=_bounded_int(params, "page", 1, 1, MAX_PAGE),
         size=_bounded_int(params, "rows", MAX_ROWS, 1, MAX_ROWS),
         sort=str(params.get("sort") or "").strip(),
     )
@@ -45,7 +47,8 @@ def _bounded_int(params: Mapping[str, Any], name: str, default: int, low: int, h
 
 
 def order_by(sortable: Mapping[str, InstrumentedAttribute[Any]], sort: str, default: Sequence[Any]) -> list[Any]:
-    """`sort` is a column name, optionally followed by ` desc`/` asc` or prefixed with `-`."""
+    """`sort` is a column name, optionally followed by ` desc`/` asc` or prefixed with `-`; blank = default."""
+    sort = sort.strip()
     if not sort:
         return list(default)
     parts = sort.replace("-", " -", 1).split() if sort.startswith("-") else sort.split()

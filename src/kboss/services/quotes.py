@@ -120,13 +120,17 @@ def _line(item: Any, index: int) -> Line:
     return Line(resource_type, model, _positive_int(item.get("amount"), f"{where}.amount"))
 
 
+# Amounts and durations beyond this would overflow the exact Decimal prices (28 digits); nobody buys that much.
+_MAX_AMOUNT = 10**6
+
+
 def _positive_int(value: Any, name: str) -> int:
     try:
         number = int(_int_text(value))
     except (ValueError, TypeError):
         raise InvalidParameter(name, "应为正整数") from None
-    if number <= 0:
-        raise InvalidParameter(name, "应为正整数")
+    if not 0 < number <= _MAX_AMOUNT:
+        raise InvalidParameter(name, f"应为 1 到 {_MAX_AMOUNT} 之间的整数")
     return number
 
 

@@ -99,8 +99,10 @@ Secret = Annotated[str, Field(min_length=1, max_length=8192)]
 OptionalDate = Annotated[dt.date | None, BeforeValidator(_date), BeforeValidator(_blank_to_none)]
 Port = Annotated[int, BeforeValidator(_int_text), Field(ge=1, le=65535)]
 Flag01 = Annotated[int, BeforeValidator(_int_text), Field(ge=0, le=1)]
-NonNegInt = Annotated[int, BeforeValidator(_int_text), Field(ge=0)]
-PositiveInt = Annotated[int, BeforeValidator(_int_text), Field(gt=0)]
+# The database's INTEGER is 32-bit signed: a larger value would fail at the driver, after validation.
+MAX_INT = 2**31 - 1
+NonNegInt = Annotated[int, BeforeValidator(_int_text), Field(ge=0, le=MAX_INT)]
+PositiveInt = Annotated[int, BeforeValidator(_int_text), Field(gt=0, le=MAX_INT)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
 OptionalIp = Annotated[str, AfterValidator(_optional_ip)]
 Phone = Annotated[str, AfterValidator(_phone)]
@@ -117,6 +119,8 @@ M = TypeVar("M", bound=BaseModel)
 def parse(model: type[M], params: Mapping[str, Any], aliases: Mapping[str, str] | None = None) -> M:
     """Validate `params` into `model`; the first problem becomes an InvalidParameter naming the parameter."""
     data = dict(params)
+    for key, value in data.items():
+        _check_encodable(value, str(key))
     for alias, name in (aliases or {}).items():
         if alias in data and name not in data:
             data[name] = data[alias]
@@ -138,3 +142,39 @@ def _first_problem(exc: ValidationError, model: type[BaseModel] | None = None) -
 def check_date_order(start: dt.date | None, end: dt.date | None, start_name: str, end_name: str) -> None:
     if start and end and start > end:
         raise InvalidParameter(end_name, f"不能早于 {start_name}")
+
+
+MAX_ID_LENGTH = 64
+
+
+def _is_id_name(name: str) -> bool:
+    return name == "id" or name.endswith("id")
+
+
+def _check_encodable(value: Any, name: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidParameter(name, "包含无法编码为 UTF-8 的字符") from None
+        if "\x00" in value:  # PostgreSQL's text cannot hold NUL
+            raise InvalidParameter(name, "不能包含空字符 (NUL)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_encodable(key, name)
+            _check_encodable(item, f"{name}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_encodable(item, f"{name}[{index}]")
+
+
+def screen_params(params: Mapping[str, Any]) -> None:
+    """Before any handler: every string is encodable as UTF-8, every id (`id`, `cpcid`, ...) a short string."""
+    for name, value in params.items():
+        _check_encodable(name, "body")
+        _check_encodable(value, str(name))
+        if _is_id_name(str(name)) and value is not None:
+            if not isinstance(value, str):
+                raise InvalidParameter(str(name), "应为字符串形式的 id")
+            if len(value) > MAX_ID_LENGTH or _CONTROL_CHARS.search(value):
+                raise InvalidParameter(str(name), f"不是有效的 id (至多 {MAX_ID_LENGTH} 个字符)")

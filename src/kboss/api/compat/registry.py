@@ -21,6 +21,7 @@ from kboss.api.deps import open_context
 from kboss.api.params import request_params
 from kboss.errors import NotFound
 from kboss.services.context import Ctx
+from kboss.services.validation import screen_params
 
 Handler = Callable[[Ctx, dict[str, Any]], Awaitable[Response]]
 HANDLERS: dict[str, Handler] = {}
@@ -48,6 +49,7 @@ async def dispatch(request: Request) -> Response:
     if handler is None:
         raise NotFound(f"没有这个接口: {path}")
     params = await request_params(request)
+    screen_params(params)  # no surrogate or non-string id reaches a handler or the database
     async with open_context(request, params) as ctx:
         required.check(path, params)  # after the login check, before the handler reads or writes anything
         return await handler(ctx, params)

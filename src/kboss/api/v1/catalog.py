@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from kboss.api.deps import CtxDep
 from kboss.services import centers, clusters, components, devices, labels
-from kboss.services.listing import Page
+from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 JsonBody = Body(default_factory=dict)
@@ -18,8 +18,8 @@ def _page(page: int, rows: int, sort: str) -> Page:
     return Page(number=page, size=rows, sort=sort)
 
 
-PageQuery = Query(1, ge=1)
-RowsQuery = Query(100, ge=1, le=1000)
+PageQuery = Query(1, ge=1, le=MAX_PAGE)
+RowsQuery = Query(100, ge=1, le=MAX_ROWS)
 
 
 @router.get("/centers")

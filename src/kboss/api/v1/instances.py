@@ -12,7 +12,7 @@ from kboss.api.deps import CtxDep
 from kboss.kube.instance_spec import MAX_REPLICAS
 from kboss.services import boards, buy, instances
 from kboss.services.instance_records import get_instance, instance_row, list_instances, usernames
-from kboss.services.listing import Page
+from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
 
 router = APIRouter(prefix="/api/v1", tags=["instances"])
 JsonBody = Body(default_factory=dict)
@@ -45,8 +45,8 @@ async def _row(ctx: CtxDep, instance: Any, reveal: bool = False) -> dict[str, An
 async def list_cluster_instances(
     ctx: CtxDep,
     cluster_id: str,
-    page: int = Query(1, ge=1),
-    rows: int = Query(100, ge=1, le=1000),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    rows: int = Query(100, ge=1, le=MAX_ROWS),
     sort: str = "",
     reveal: bool = False,
 ) -> dict[str, Any]:
