@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kboss.db.models import Base, id_column, utcnow
@@ -25,7 +25,10 @@ class Instance(Base):
     __tablename__ = "instances"
     # Names derive from the id; two ids that differ only in case would share names (astronomically unlikely),
     # and this makes that a refused insert instead of two rows owning the same objects.
-    __table_args__ = (UniqueConstraint("clusterid", "namespace_name", "service_name", name="uq_instance_names"),)
+    __table_args__ = (
+        UniqueConstraint("clusterid", "namespace_name", "service_name", name="uq_instance_names"),
+        Index("uq_instance_nodeport", "clusterid", "source_outsideport", unique=True),  # services/nodeports.py
+    )
     id: Mapped[str] = id_column()
     orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
     userid: Mapped[str] = mapped_column(String(21), index=True)

@@ -31,7 +31,7 @@ from kboss.kube.instance_spec import InstanceSpec
 from kboss.kube.labels import format_selector
 from kboss.kube.manifests import object_refs
 from kboss.kube.quantity import format_bytes
-from kboss.services import stock
+from kboss.services import nodeports, stock
 from kboss.services.centers import keeps_secret
 from kboss.services.context import Ctx
 from kboss.services.instance_records import (
@@ -144,6 +144,7 @@ async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     if spec.gpu and not spec.gpu_model:
         raise MissingParameter("gpu_model")
     needs = await _needs(ctx, cluster, spec, _models(params, spec))
+    await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port)
     kubeconfig = kubeconfig_of(ctx, cluster)
     async with site_for(ctx, center, cluster) as site:  # a real center: its agent; a simulated one: the in-memory site
         instance = Instance(
@@ -165,12 +166,14 @@ async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
 
 async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[stock.Need]) -> None:
     """One transaction: the stock is taken and the row written, or neither."""
+    cluster_id, port = instance.clusterid, instance.source_outsideport
     try:
         await stock.consume(ctx.session, needs)
         ctx.session.add(instance)
         await ctx.session.commit()
     except IntegrityError:
         await ctx.session.rollback()
+        await nodeports.ensure_free(ctx.session, cluster_id, port)  # lost a race for the port: name the winner
         raise Conflict("实例名称冲突,请重试") from None
     except BaseException:
         await ctx.session.rollback()
@@ -289,6 +292,7 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     old_needs = needs_of(instance)
     needs = await _needs(ctx, cluster, spec, _models(params, spec, old_needs))
     more, less = stock.difference(old_needs, needs)
+    await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port, exclude=instance.id)
     kubeconfig = kubeconfig_of(ctx, cluster)
     async with site_for(ctx, center, cluster) as site:
         previous = await _claim(ctx, instance, "updating", more)
