@@ -14,7 +14,7 @@ from tests.support.spec import field_names, success_example
 
 __all__ = ["site"]
 BUY = f"{CPCC}/cpcbuy/determine_accommodat.dspy"
-GPUINFO = "/api/v1/gpu-inventory/live"
+GPUINFO = "/api/v1/gpu-inventory"
 
 
 def product(product_id: str, *resources: tuple[str, int] | tuple[str, int, str], **extra: Any) -> dict[str, Any]:
@@ -123,3 +123,11 @@ async def test_gpu_cards_left_are_capped_by_what_the_nodes_have_free(site: Site)
     )
     assert await cards(clusterid=gone) == {"RTX5090-32G": 2}  # unreachable: the catalog alone
     assert await cards() == {"RTX5090-32G": 5}
+
+
+async def test_the_console_and_the_compat_api_show_one_gpu_figure(site: Site) -> None:
+    """The buy page (native) and obtaining_gpuinfo (compat) answer the same cards: what an order can take now."""
+    site.fake.add_pod("trainer-0", "default", node="k8s-worker-1", requests={"nvidia.com/gpu": "3"})
+    native = await site.admin.http.get(GPUINFO, params={"cpcid": site.cpcid}, headers=site.admin.headers)
+    compat = await site.admin.ok(f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy", "GET", cpcid=site.cpcid)
+    assert native.json() == compat == {"RTX5090-32G": 1}  # the catalog still has 8: the node's 1 free card is the truth

@@ -44,6 +44,9 @@ def test_every_endpoint_of_the_contract_is_served(data_dir: Path) -> None:
 def test_nothing_in_the_repository_reads_the_shared_folder() -> None:
     tracked = subprocess.run(
         ["git", "grep", "-lE", r"\.\./shared|parents\[[0-9]\] */ *\"shared\"", "--", "src", "tests", "scripts"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     assert [name for name in tracked if name != "tests/api/test_contract.py"] == []

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from kboss.services import auth
-from tests.api.test_compat_catalog import CENTER, CPCC, device_params
+from tests.api.test_compat_catalog import CENTER, CPCC, device_params, import_cluster
 from tests.support.api import Api
 
 
@@ -41,6 +41,14 @@ async def test_huge_page_is_refused(api: Api, page: str, no_tracebacks: pytest.L
     _assert_no_tracebacks(no_tracebacks)
 
 
+async def test_label_type_beyond_its_two_values_is_refused(api: Api, no_tracebacks: pytest.LogCaptureFixture) -> None:
+    admin = await api.user("alice", "acme")
+    response = await api.http.get("/api/v1/labels", params={"labeltype": "128703751658"}, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    assert "labeltype" in response.json()["detail"]
+    _assert_no_tracebacks(no_tracebacks)
+
+
 async def test_huge_cpu_stock_is_refused(api: Api, no_tracebacks: pytest.LogCaptureFixture) -> None:
     admin = await api.user("alice", "acme")
     cpcid = (await admin.ok(f"{CPCC}/cpclist/add_cpclist.dspy", **CENTER))["id"]
@@ -55,6 +63,26 @@ async def test_huge_quote_duration_is_refused(api: Api, no_tracebacks: pytest.Lo
     response = await api.http.post("/api/v1/quotes", json=params, headers=admin.headers)
     assert response.status_code == 422, response.text
     assert "duration" in response.json()["detail"]
+    _assert_no_tracebacks(no_tracebacks)
+
+
+async def test_prices_beyond_what_the_database_and_decimal_hold_are_clear(
+    api: Api, no_tracebacks: pytest.LogCaptureFixture
+) -> None:
+    admin = await api.user("alice", "acme")
+    cpcid = (await admin.ok(f"{CPCC}/cpclist/add_cpclist.dspy", **CENTER))["id"]
+    clusterid = await import_cluster(admin, cpcid)
+    gpu = {"type": "gpu", "model": "H100", "resource_unit": "卡", "charge_unit": "秒", "account_unit": "元"}
+    add = f"{CPCC}/cpcwidget/add_cpcwidget.dspy"
+    message = await admin.refused(add, cpcid=cpcid, clusterid=clusterid, stock=10**6, unit_price="1e14", **gpu)
+    assert "unit_price" in message and "100000000000000" in message
+    await admin.ok(add, cpcid=cpcid, clusterid=clusterid, stock=10**6, unit_price="99999999999999.9", **gpu)
+    # A million cards for a million months, charged per second: a clear line error, not an overflow.
+    lines = json.dumps([{"type": "gpu", "model": "H100", "amount": 10**6}])
+    quote = await admin.call(
+        f"{CPCC}/cpcwidget/accrual_price.dspy", "GET", cpcid=cpcid, resources=lines, duration=10**6, duration_unit="月"
+    )
+    assert quote["status"] is False and "金额过大" in quote["msg"], quote
     _assert_no_tracebacks(no_tracebacks)
 
 

@@ -19,8 +19,11 @@ from kboss.services import stock
 from kboss.services.stock import InsufficientStock, Need, Offer
 
 
-def offer(kind: str, model: str, unit: str, stock_id: str | None = "s", available: int = 100) -> Offer:
-    return Offer(f"c-{kind}-{model}", stock_id and f"{stock_id}-{kind}-{model}", kind, model, unit, available, 0)
+def offer(
+    kind: str, model: str, unit: str, stock_id: str | None = "s", available: int = 100, price: str = "0"
+) -> Offer:
+    stock_row = stock_id and f"{stock_id}-{kind}-{model}"
+    return Offer(f"c-{kind}-{model}", stock_row, kind, model, unit, available, 0, Decimal(price))
 
 
 CATALOG = [
@@ -45,9 +48,34 @@ def test_unknown_missing_and_ambiguous_components_are_refused_clearly() -> None:
         stock.pick(CATALOG, "cpu", "XEON")
     with pytest.raises(Conflict, match="没有该类型组件: gpu"):
         stock.pick(CATALOG[:5], "gpu", "RTX5090-32G")
-    two = [offer("memory", "DDR4", "Gi"), offer("memory", "DDR5", "Gi")]
-    with pytest.raises(InvalidParameter, match=r"memory_model.*DDR4/DDR5"):
-        stock.pick(two, "memory", None)
+
+
+def test_a_line_without_a_model_takes_the_cheapest_component_that_fits() -> None:
+    cheap, dear = offer("memory", "DDR4", "Gi", available=4, price="0.5"), offer("memory", "DDR5", "Gi", price="2")
+    assert stock.pick([dear, cheap], "memory", None, Fraction(2048)).model == "DDR4"  # 2 Gi: both fit
+    assert stock.pick([dear, cheap], "memory", None, Fraction(8 * 1024)).model == "DDR5"  # 8 Gi: DDR4 has 4
+    assert (
+        stock.pick([offer("memory", "B", "Gi"), offer("memory", "A", "Gi")], "memory", None, Fraction(1)).model == "A"
+    )
+    unstocked = offer("memory", "DDR3", "Gi", stock_id=None, price="0.01")
+    assert stock.pick([dear, unstocked], "memory", None, Fraction(1)).model == "DDR5"  # never stocked here
+    # Nothing fits: the one with the most left, so that the answer names the closest miss.
+    closest = stock.pick([dear, cheap], "memory", None, Fraction(1024 * 1024))
+    assert closest.model == "DDR5"
+    assert stock.shortfalls([dear, cheap], stock.needs_for([dear, cheap], {"memory": Fraction(1024**2)}, {})) == [
+        "memory DDR5 库存不足 (库存: 100, 请求: 1024)"
+    ]
+
+
+def test_the_preferred_disk_serves_while_it_fits_and_one_order_never_counts_a_unit_twice() -> None:
+    sys_disk, other = offer("disk", "SYS", "Gi", available=30, price="9"), offer("disk", "NVME", "Gi", price="1")
+    needs = stock.needs_for([sys_disk, other], {"sysdisk": Fraction(20), "datadisk": Fraction(20)}, {})
+    assert [(need.role, need.model) for need in needs] == [("sysdisk", "SYS"), ("datadisk", "NVME")]
+    only = offer("disk", "NVME", "Gi", available=30)
+    two_roles = stock.needs_for(
+        [only, offer("disk", "HDD", "Gi", price="3")], {"sysdisk": Fraction(20), "datadisk": Fraction(20)}, {}
+    )
+    assert [need.model for need in two_roles] == ["NVME", "HDD"]  # the second 20 Gi no longer fits NVME's 30
 
 
 def test_amounts_are_converted_to_the_components_unit_and_rounded_up() -> None:

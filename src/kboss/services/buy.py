@@ -32,6 +32,7 @@ from kboss.services.centers import get_center
 from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
 from kboss.services.instance_records import end_reads, find_cluster, kubeconfig_of, needs_of, site_for
+from kboss.services.stock import Need
 
 REASON_LIVE = "dynamic"
 REASON_CATALOG = "catalog"
@@ -55,6 +56,7 @@ class Verdict:
     id: str
     live: dict[str, Any] | None  # the agent's fit: fits, nodes_fitting, nodes_total, reasons, message
     stock: list[str]  # the catalog's objections, in the quote's words
+    draws: list[Need]  # the component each line would draw on
 
     @property
     def deployable(self) -> bool:
@@ -70,6 +72,10 @@ class Verdict:
             "reasons": reasons,
             "live": self.live,
             "stock": self.stock,
+            "components": [
+                {"type": need.type, "model": need.model, "amount": need.amount, "unit": need.unit}
+                for need in self.draws
+            ],
         }
 
 
@@ -131,18 +137,23 @@ def products_of(resources: Any, kyylabels: Any) -> list[dict[str, Any]]:
     return products
 
 
-def _stock_problems(offers: Sequence[stock.Offer], product: Mapping[str, Any]) -> list[str]:
+def stock_check(offers: Sequence[stock.Offer], product: Mapping[str, Any]) -> tuple[list[str], list[stock.Need]]:
+    """The catalog's objections to a product, in the quote's words, and the components its lines would draw on
+    (a line without a model: by `stock.lookup`'s rule, which the answer shows)."""
     problems, needs = [], []
+    taken: stock.Taken = {}
     for line in product.get("resources") or []:
         kind = str(line.get("type", "")).strip().lower()
         role = "datadisk" if kind == "disk" else kind
-        offer, problem = stock.lookup(offers, role, str(line.get("model") or "").strip() or None)
+        wanted = Fraction(str(line.get("amount")))
+        offer, problem = stock.lookup(offers, role, str(line.get("model") or "").strip() or None, wanted, taken)
         if offer is None:
             problems.append(problem)
             continue
-        amount = stock.in_unit(kind, Fraction(str(line.get("amount"))), offer.unit)
+        amount = stock.in_unit(kind, wanted, offer.unit)
+        taken[offer.component_id] = taken.get(offer.component_id, 0) + amount
         needs.append(stock.Need(role, kind, offer.model, offer.unit, offer.component_id, offer.stock_id, amount))
-    return problems + stock.shortfalls(offers, needs)
+    return problems + stock.shortfalls(offers, needs), needs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +211,7 @@ async def assess(ctx: Ctx, params: Mapping[str, Any]) -> Assessment:
     await end_reads(ctx)
     live, detail = await _live_fits(ctx, center, cluster, [with_holds(p, holds) for p in products])
     verdicts = [
-        Verdict(str(product["id"]).strip(), live[index] if live else None, _stock_problems(offers, product))
+        Verdict(str(product["id"]).strip(), live[index] if live else None, *stock_check(offers, product))
         for index, product in enumerate(products)
     ]
     return Assessment(REASON_LIVE if live is not None else REASON_CATALOG, detail, verdicts)

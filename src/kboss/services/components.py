@@ -24,6 +24,10 @@ EXISTS_MESSAGE = "该部件已存在,请前往编辑!"
 SORTABLE = {"type": Component.type, "model": Component.model, "unit_price": Component.unit_price}
 
 
+# The column is NUMERIC(24, 10): 14 digits before the point.
+MAX_PRICE = Decimal(10) ** 14
+
+
 def _price(value: Any) -> Decimal:
     try:
         price = Decimal(str(value).strip())
@@ -33,6 +37,8 @@ def _price(value: Any) -> Decimal:
         raise ValueError("应为非负数")
     if price.as_tuple().exponent < -10:  # type: ignore[operator]
         raise ValueError("最多 10 位小数")
+    if price >= MAX_PRICE:
+        raise ValueError(f"应小于 {MAX_PRICE}")
     return price
 
 
@@ -247,20 +253,3 @@ async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> li
         quotes.Offer(c.type, c.model, c.unit_price, c.resource_unit, c.charge_unit, c.account_unit, available[c.id])
         for c in found.values()
     ]
-
-
-async def gpu_inventory(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> dict[str, int]:
-    """Cards available per GPU model (stock − consumed) in a cluster, a center, or all of the org's centers."""
-    query = (
-        select(Component.model, ComponentStock.stock, ComponentStock.consumed)
-        .join(ComponentStock, ComponentStock.component_id == Component.id)
-        .where(Component.orgid == ctx.orgid, Component.type == "gpu")
-    )
-    if center_id:
-        query = query.where(Component.cpcid == (await get_center(ctx, center_id)).id)
-    if cluster_id:
-        query = query.where(ComponentStock.clusterid == (await get_cluster(ctx, cluster_id)).id)
-    inventory: dict[str, int] = {}
-    for model, stock, consumed in (await ctx.session.execute(query.order_by(Component.model))).all():
-        inventory[model] = inventory.get(model, 0) + stock - consumed
-    return inventory

@@ -170,19 +170,22 @@ def instance_row(instance: Instance, ctx: Ctx, names: Mapping[str, str], reveal:
         state=instance.state,
         state_text=STATE_TEXT.get(instance.state, instance.state),
         last_error=instance.last_error,
-        stock=[
-            {k: v for k, v in item.items() if k in ("role", "type", "model", "unit", "amount")}
-            for item in instance.stock or []
-        ],
+        stock=stock_lines(instance),
         created_at=time_text(instance.created_at),
         updated_at=time_text(instance.updated_at),
     )
     return row
 
 
+def stock_lines(instance: Instance) -> list[dict[str, Any]]:
+    """The components the instance draws on (a line without a model: the one `stock.lookup`'s rule chose)."""
+    keys = ("role", "type", "model", "unit", "amount")
+    return [{key: value for key, value in item.items() if key in keys} for item in instance.stock or []]
+
+
 def instance_echo(instance: Instance, ctx: Ctx, action: str | None = None) -> dict[str, Any]:
     """The answer of new/update_cpcpodyaml: the parameters echoed as strings, names and ids, password masked."""
-    echo = {key: "" if value is None else str(value) for key, value in agent_params(instance, ctx).items()}
+    echo: dict[str, Any] = {k: "" if v is None else str(v) for k, v in agent_params(instance, ctx).items()}
     echo["source_authpasswd"] = MASK
-    echo.update(cpu_model=instance.cpu_model, state=instance.state)
+    echo.update(cpu_model=instance.cpu_model, state=instance.state, stock=stock_lines(instance))
     return {"action": action, **echo} if action else echo

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from kboss.errors import InvalidParameter
-from kboss.services import messages, units
+from kboss.services import messages, stock, units
 from kboss.services.validation import _int_text
 
 OK_MESSAGE = "汇算正常"
@@ -34,6 +34,10 @@ class Offer:
     charge_unit: str
     account_unit: str
     available: int
+
+    @property
+    def key(self) -> str:
+        return self.model
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,16 @@ def _line(item: Any, index: int) -> Line:
     resource_type = str(item.get("type") or "").strip()
     if resource_type not in units.RESOURCE_TYPES:
         raise InvalidParameter(f"{where}.type", f"应为 {'/'.join(units.RESOURCE_TYPES)}")
-    model = str(item.get("model") or "STANDARD").strip()
+    model = str(item.get("model") or "").strip()  # none: the component an order would draw on (`_offer_for`)
     return Line(resource_type, model, _positive_int(item.get("amount"), f"{where}.amount"))
 
 
 # Amounts and durations beyond this would overflow the exact Decimal prices (28 digits); nobody buys that much.
 _MAX_AMOUNT = 10**6
+
+
+# A line's exact subtotal (to 12 places) must stay within Decimal's 28 digits.
+MAX_SUBTOTAL = Fraction(10**15)
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -163,12 +171,12 @@ def price(request: QuoteRequest, offers: Sequence[Offer]) -> dict[str, Any]:
 def _price_line(line: Line, models: Mapping[str, Offer], request: QuoteRequest) -> tuple[dict[str, Any], Fraction]:
     if not models:
         return {"resource_type": line.type, "error": NO_TYPE}, Fraction(0)
-    offer = models.get(line.model)
+    offer = _offer_for(line, models)
     if offer is None:
         return {"resource_type": line.type, "error": f"无效的 {line.type} 部件型号: {line.model}"}, Fraction(0)
     wanted = units.request_amount_in(line.type, Fraction(line.amount), offer.resource_unit)
     if wanted > offer.available:
-        error = f"{line.type} {line.model} 库存不足 (库存: {offer.available}, 请求: {exact(wanted)})"
+        error = f"{line.type} {offer.model} 库存不足 (库存: {offer.available}, 请求: {exact(wanted)})"
         return {"resource_type": line.type, "error": error}, Fraction(0)
     subtotal = (
         wanted
@@ -176,9 +184,13 @@ def _price_line(line: Line, models: Mapping[str, Offer], request: QuoteRequest) 
         * units.CURRENCY_IN_YUAN[offer.account_unit]
         * units.periods(request.duration, request.duration_unit, offer.charge_unit)
     )
+    if subtotal >= MAX_SUBTOTAL:
+        return {"resource_type": line.type, "error": f"{line.type} {offer.model} 金额过大 (上限 10^15 元)"}, Fraction(0)
     detail = {
-        "resource_name": f"{line.type} {line.model}",
+        "resource_name": f"{line.type} {offer.model}",
         "resource_type": line.type,
+        "model": offer.model,
+        "model_chosen": not line.model,
         "amount": line.amount,
         "resource_unit": offer.resource_unit,
         "billed_amount": exact(wanted),
@@ -190,6 +202,15 @@ def _price_line(line: Line, models: Mapping[str, Offer], request: QuoteRequest) 
         "subtotal": exact(subtotal),
     }
     return detail, subtotal
+
+
+def _offer_for(line: Line, models: Mapping[str, Offer]) -> Offer | None:
+    """The named model; without one, what an order would draw on (`stock.lookup`'s rule: a disk line is a data
+    disk, as on the buy page)."""
+    if line.model:
+        return models.get(line.model)
+    role = "datadisk" if line.type == "disk" else line.type
+    return stock.cheapest_fitting(list(models.values()), role, Fraction(line.amount), {})
 
 
 def yuan(amount: Fraction) -> Decimal:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,7 @@ PREFERRED_MODELS = {"sysdisk": "SYS", "datadisk": "DATA"}
 # Engines whose pods all run at once, `replicas` of them; the others run one pod at a time.
 REPLICATED = frozenset({"StatefulSet", "Deployment", "DaemonSet"})
 NO_TYPE = "没有该类型组件"
+Taken = dict[str, int]  # whole units an order already draws, per component id
 
 
 class InsufficientStock(Conflict):
@@ -60,10 +62,21 @@ class Offer:
     unit: str
     stock: int
     consumed: int
+    unit_price: Decimal = Decimal(0)
+    charge_unit: str = "小时"
+    account_unit: str = "元"
 
     @property
     def available(self) -> int:
         return self.stock - self.consumed
+
+    @property
+    def key(self) -> str:
+        return self.component_id
+
+    @property
+    def resource_unit(self) -> str:
+        return self.unit
 
 
 @dataclass(frozen=True)
@@ -106,36 +119,94 @@ async def cluster_offers(session: AsyncSession, orgid: str, cpcid: str, clusteri
         .order_by(Component.type, Component.model)
     )
     return [
-        Offer(c.id, stock_id, c.type, c.model, c.resource_unit, stock or 0, consumed or 0)
+        Offer(
+            c.id,
+            stock_id,
+            c.type,
+            c.model,
+            c.resource_unit,
+            stock or 0,
+            consumed or 0,
+            c.unit_price,
+            c.charge_unit,
+            c.account_unit,
+        )
         for c, stock_id, stock, consumed in (await session.execute(query)).all()
     ]
 
 
-def lookup(offers: Sequence[Offer], role: str, model: str | None) -> tuple[Offer | None, str]:
-    """The component a need of `role` draws on, or why there is none: the named model; else the role's
-    preferred model, the only one stocked in the cluster, or STANDARD. Anything else is ambiguous."""
+def lookup(
+    offers: Sequence[Offer], role: str, model: str | None, amount: Fraction = Fraction(0), taken: Taken | None = None
+) -> tuple[Offer | None, str]:
+    """The component a need of `role` for `amount` (request units) draws on, or why there is none.
+
+    A named model is that component. Without one (the document names no memory or disk model), any component of
+    the type stocked in the cluster may serve: the role's preferred model (SYS, DATA) when it fits, else the
+    cheapest that fits (the price of `amount` for an hour; STANDARD, then the model's name, break ties), else the
+    one with the most left, whose short stock the caller then reports. `taken` is what earlier needs of the same
+    order already draw, per component id, so that a system and a data disk are not both given the last units."""
     kind = ROLE_TYPE[role]
     candidates = [offer for offer in offers if offer.type == kind]
     if not candidates:
         return None, f"{NO_TYPE}: {kind}"
-    by_model = {offer.model: offer for offer in candidates}
     if model:
-        found = by_model.get(model)
+        found = next((offer for offer in candidates if offer.model == model), None)
         return found, "" if found else f"无效的 {kind} 部件型号: {model}"
-    preferred = PREFERRED_MODELS.get(role)
-    if preferred in by_model:
-        return by_model[preferred], ""
-    stocked = [offer for offer in candidates if offer.stock_id is not None]
-    if len(stocked) == 1:
-        return stocked[0], ""
-    if DEFAULT_MODEL in by_model:
-        return by_model[DEFAULT_MODEL], ""
-    return None, f"该集群有多种 {kind} 部件 ({'/'.join(sorted(by_model))}),请指定型号"
+    stocked = [offer for offer in candidates if offer.stock_id is not None] or candidates
+    return cheapest_fitting(stocked, role, amount, taken or {}), ""
 
 
-def pick(offers: Sequence[Offer], role: str, model: str | None) -> Offer:
+class Choosable(Protocol):
+    """A component as the model rule sees it: this module's offers, and the quotes'."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def resource_unit(self) -> str: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def charge_unit(self) -> str: ...
+    @property
+    def account_unit(self) -> str: ...
+    @property
+    def available(self) -> int: ...
+
+
+AnyOffer = TypeVar("AnyOffer", bound=Choosable)
+
+
+def hourly_price(offer: Choosable, request_amount: Fraction) -> Fraction:
+    """What `request_amount` (request units) of the component costs for an hour, in 元: the rule's yardstick."""
+    whole_units = in_unit(offer.type, request_amount, offer.resource_unit)
+    rate = Fraction(offer.unit_price) * units.CURRENCY_IN_YUAN.get(offer.account_unit, Fraction(1))
+    return whole_units * rate * units.periods(1, "小时", offer.charge_unit)
+
+
+def cheapest_fitting(candidates: Sequence[AnyOffer], role: str, amount: Fraction, taken: Taken) -> AnyOffer:
+    """The rule for a line without a model (see `lookup`); `candidates` are of one type and not empty."""
+
+    def left(offer: AnyOffer) -> int:
+        return offer.available - taken.get(offer.key, 0)
+
+    fitting = [offer for offer in candidates if in_unit(offer.type, amount, offer.resource_unit) <= left(offer)]
+    preferred = [offer for offer in fitting if offer.model == PREFERRED_MODELS.get(role)]
+    if preferred:
+        return preferred[0]
+    if fitting:
+        return min(fitting, key=lambda offer: (hourly_price(offer, amount), offer.model != DEFAULT_MODEL, offer.model))
+    return max(candidates, key=lambda offer: (left(offer), offer.model == DEFAULT_MODEL))
+
+
+def pick(
+    offers: Sequence[Offer], role: str, model: str | None, amount: Fraction = Fraction(0), taken: Taken | None = None
+) -> Offer:
     """`lookup`, refusing what it cannot find: a missing type is the catalog's gap, the rest the caller's."""
-    offer, problem = lookup(offers, role, model)
+    offer, problem = lookup(offers, role, model, amount, taken)
     if offer is not None:
         return offer
     if problem.startswith(NO_TYPE):
@@ -164,12 +235,14 @@ def instance_requests(spec: InstanceSpec) -> dict[str, Fraction]:
 
 def needs_for(offers: Sequence[Offer], requests: Mapping[str, Fraction], models: Mapping[str, str]) -> list[Need]:
     """One need per role with a positive amount; roles asking for nothing need no component at all."""
-    found = []
+    found: list[Need] = []
+    taken: Taken = {}
     for role, amount in requests.items():
         if amount <= 0:
             continue
-        offer = pick(offers, role, models.get(role) or None)
+        offer = pick(offers, role, models.get(role) or None, amount, taken)
         need = in_unit(offer.type, amount, offer.unit)
+        taken[offer.component_id] = taken.get(offer.component_id, 0) + need
         found.append(Need(role, offer.type, offer.model, offer.unit, offer.component_id, offer.stock_id, need))
     return found
 

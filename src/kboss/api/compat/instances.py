@@ -71,5 +71,8 @@ async def determine_accommodat(ctx: Ctx, params: dict[str, Any]) -> JSONResponse
     message = "获取不可部署产品ID成功"
     if found.reason == buy.REASON_CATALOG:
         message += f" (集群实时数据不可用,仅按库存判断: {found.detail})"
-    # The spec's answer carries `reason` beside `data`, which the shared envelope helper has no room for.
-    return EnvelopeResponse({"status": True, "msg": message, "data": found.unplaceable, "reason": found.reason})
+    # The spec's answer carries `reason` beside `data`, which the shared envelope helper has no room for;
+    # `products` is kboss's: why each greyed product is greyed, and which components each line would draw on.
+    products = [verdict.as_dict() for verdict in found.verdicts]
+    answer = {"status": True, "msg": message, "data": found.unplaceable, "reason": found.reason, "products": products}
+    return EnvelopeResponse(answer)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 
 from kboss.api.deps import CtxDep
-from kboss.services import centers, clusters, components, devices, labels
+from kboss.services import buy, centers, clusters, components, devices, labels
 from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
@@ -102,7 +102,11 @@ async def delete_device(ctx: CtxDep, device_id: str) -> None:
 
 @router.get("/labels")
 async def list_labels(
-    ctx: CtxDep, page: int = PageQuery, rows: int = RowsQuery, sort: str = "", labeltype: int | None = None
+    ctx: CtxDep,
+    page: int = PageQuery,
+    rows: int = RowsQuery,
+    sort: str = "",
+    labeltype: int | None = Query(None, ge=0, le=1, description="0 instance, 1 node"),
 ) -> dict[str, Any]:
     return await labels.list_labels(ctx, _page(page, rows, sort), labeltype)
 
@@ -171,4 +175,5 @@ async def quote(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
 
 @router.get("/gpu-inventory")
 async def gpu_inventory(ctx: CtxDep, cpcid: str | None = None, clusterid: str | None = None) -> dict[str, int]:
-    return await components.gpu_inventory(ctx, cpcid, clusterid)
+    """Cards an order can take now, per GPU model: the figure of `obtaining_gpuinfo` (`buy.live_gpu_inventory`)."""
+    return await buy.live_gpu_inventory(ctx, cpcid, clusterid)

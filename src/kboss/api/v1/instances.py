@@ -121,9 +121,3 @@ async def capacity(ctx: CtxDep, cluster_id: str, body: CapacityInput) -> dict[st
         "unplaceable": found.unplaceable,
         "rows": [verdict.as_dict() for verdict in found.verdicts],
     }
-
-
-@router.get("/gpu-inventory/live")
-async def live_gpu_inventory(ctx: CtxDep, cpcid: str | None = None, clusterid: str | None = None) -> dict[str, int]:
-    """Cards per GPU model: the catalog's stock, capped by what the clusters' nodes have free when they answer."""
-    return await buy.live_gpu_inventory(ctx, cpcid, clusterid)
