@@ -225,10 +225,10 @@ async def test_a_failed_or_cancelled_build_frees_its_machine(demo: Demo, api: Ap
     set_wait(30)
     rebuilt = await demo.build(master)  # the cancelled build's reservation is released first
     assert_member(await device(api, master), rebuilt, "master")
-    for leftover in (failed["data"]["clusterid"], pending["data"]["clusterid"]):
-        assert (await demo.admin.ok(DELETE_CLUSTER, id=leftover))["operation_state"] == "succeeded"
-        assert await cluster(api, leftover) is None
-    assert_member(await device(api, master), rebuilt, "master")
+    # Each repeat of the same build re-used the failed row: no leftover beside the cluster.
+    assert rebuilt == pending["data"]["clusterid"] == failed["data"]["clusterid"]
+    async with api.app.state.kboss.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Cluster)) == 1
 
 
 async def test_a_failed_build_is_visibly_failed_and_a_retry_reuses_its_row(demo: Demo, api: Api) -> None:
@@ -249,6 +249,33 @@ async def test_a_failed_build_is_visibly_failed_and_a_retry_reuses_its_row(demo:
     again = await cluster(api, cid)
     assert again is not None and again.ready == 1 and again.state == "ready" and again.state_reason is None
     assert_member(await device(api, master), cid, "master")
+
+
+async def test_repeating_a_failed_build_reuses_its_row_and_leaves_no_phantom(demo: Demo, api: Api) -> None:
+    master, other, *_ = demo.devices
+    demo.site.fail("kubeadm_init")
+    failed = await demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master, cluster_name="重试集群"))
+    assert failed["status"] is False
+    again = await demo.admin.call(
+        NEW_CLUSTER, **create_params(demo.center, other, cluster_name="重试集群", export_date="2027-01-01")
+    )
+    assert again["status"] is True, again
+    assert again["data"]["clusterid"] == failed["data"]["clusterid"]
+    rows = (await demo.admin.ok(f"{CPCC}/cpccluster/get_cpccluster.dspy", cpcid=demo.center))["rows"]
+    named = [row for row in rows if row["name"] == "重试集群"]
+    assert len(named) == 1 and named[0]["ready"] == 1 and named[0]["state"] == "ready", named
+    assert named[0]["export_date"].startswith("2027-01-01")
+    assert_member(await device(api, other), named[0]["id"], "master")
+    assert_idle(await device(api, master))
+    # A failed build can also be removed: the row goes, the machine stays idle.
+    demo.site.fail("kubeadm_init")
+    doomed = (await demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master, cluster_name="删除我")))["data"]
+    assert (await demo.admin.ok(DELETE_CLUSTER, id=doomed["clusterid"]))["operation_state"] == "succeeded"
+    assert await cluster(api, doomed["clusterid"]) is None
+    assert_idle(await device(api, master))
+    # Another name is another cluster.
+    third = await demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master, cluster_name="另一个"))
+    assert third["status"] is True and third["data"]["clusterid"] != named[0]["id"]
 
 
 async def test_two_requests_for_one_machine_one_wins(demo: Demo, api: Api) -> None:

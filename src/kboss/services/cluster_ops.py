@@ -33,7 +33,7 @@ from kboss.db.models import Center, Cluster, ComponentStock, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import Conflict, InvalidParameter
 from kboss.services.centers import get_center
-from kboss.services.cluster_states import build_state, mark_failed
+from kboss.services.cluster_states import build_state, failed_build_named, mark_failed
 from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
 from kboss.services.devices import get_device
@@ -118,10 +118,10 @@ async def start_create_cluster(ctx: Ctx, params: Mapping[str, Any]) -> Started:
     await release_abandoned(ctx.session, ctx.orgid)
     center = await get_center(ctx, data.cpcid)
     device = await _idle_device(ctx, data.ctl_nodeid, center, "ctl_nodeid")
-    cluster = Cluster(
-        orgid=ctx.orgid, cpcid=center.id, name=data.cluster_name, clustertype=0, enable_date=data.enable_date,
-        export_date=data.export_date, ready=0, origin="built",
-    )  # fmt: skip
+    cluster = await failed_build_named(ctx.session, ctx.orgid, center.id, data.cluster_name) or Cluster(
+        orgid=ctx.orgid, cpcid=center.id, name=data.cluster_name, clustertype=0, ready=0, origin="built"
+    )
+    cluster.enable_date, cluster.export_date = data.enable_date, data.export_date
     op = await _start_reserving(ctx, CREATE, center, cluster, device, {"provision": provision_options(params)})
     return Started(op, cluster.id, device.id, center.id)
 

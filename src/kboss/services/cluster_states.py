@@ -8,10 +8,10 @@ build (the same row, the same operation) puts the row back to installing when it
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kboss.db.models import Cluster
+from kboss.db.models import Cluster, Device
 from kboss.services.op_steps import StepContext
 
 INSTALLING, READY, FAILED = "installing", "ready", "failed"
@@ -23,6 +23,19 @@ def cluster_state(cluster: Cluster) -> str:
     if cluster.state:
         return cluster.state
     return READY if cluster.ready == 1 else INSTALLING
+
+
+async def failed_build_named(session: AsyncSession, orgid: str, cpcid: str, name: str) -> Cluster | None:
+    """The center's failed build of that name that holds no machine: a repeated build request re-uses it (as
+    installing again) rather than leaving a second row beside it."""
+    holds_machine = exists().where(Device.clusterid == Cluster.id)
+    query = select(Cluster).where(
+        Cluster.orgid == orgid, Cluster.cpcid == cpcid, Cluster.name == name, Cluster.state == FAILED, ~holds_machine
+    )
+    found = await session.scalar(query.order_by(Cluster.id).limit(1))
+    if found is not None:
+        found.ready, found.state, found.state_reason = 0, INSTALLING, None
+    return found
 
 
 async def mark_failed(session: AsyncSession, cluster_id: str | None, reason: str) -> None:
