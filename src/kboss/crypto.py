@@ -12,9 +12,9 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 
 from kboss.errors import KbossError
+from kboss.redaction import MASK
 
 PREFIX = "enc:v1:"
-MASK = "******"
 
 
 class SecretUnreadable(KbossError):

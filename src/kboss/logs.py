@@ -1,28 +1,15 @@
-"""Logging that never carries secrets: a filter that masks known secret values and secret-looking fields."""
+"""Logging that never carries secrets: a filter passing every record through `kboss.redaction`."""
 
 from __future__ import annotations
 
 import logging
-import re
 
-_SECRET_FIELDS = re.compile(
-    r"(?i)(\"?(?:api_pwd|adminpwd|password|psssword|passwd|source_authpasswd|token|kubeconfig|ssh_key)\"?\s*[:=]\s*)"
-    r"(\"[^\"]*\"|'[^']*'|[^\s,&}]+)"
-)
-_known_secrets: set[str] = set()
+from kboss.redaction import KNOWN, redact
 
 
 def register_secret(value: str) -> None:
-    """Values that must never appear in a log line, whatever field they travel in."""
-    if len(value) >= 4:
-        _known_secrets.add(value)
-
-
-def redact(text: str) -> str:
-    text = _SECRET_FIELDS.sub(r"\1******", text)
-    for secret in _known_secrets:
-        text = text.replace(secret, "******")
-    return text
+    """A value that must never appear in a log line, whatever field it travels in."""
+    KNOWN.register(value)
 
 
 class RedactingFilter(logging.Filter):

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kboss.crypto import MASK
 from kboss.db.models import Center, Cluster, User
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from kboss.redaction import MASK
 from kboss.services import stock
 from kboss.services.centers import get_center
 from kboss.services.clusters import get_cluster

@@ -11,9 +11,9 @@ command, kubeconfig) go to the cluster row, encrypted. How the agent is reached:
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 
+from kboss.redaction import JOIN_TOKEN
 from kboss.services import cluster_ops as ops
 from kboss.services.op_agent_client import (
     MARGIN,
@@ -40,7 +40,6 @@ WORKER_STEPS = (
     ("preflight", 300), ("container_runtime", 1200), ("kubernetes_packages", 1200), ("images", 1800),
     ("gpu_runtime", 1200), ("kubeadm_join", 900),
 )  # fmt: skip
-_TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
 
 
 def _node(ctx: StepContext) -> str:
@@ -99,7 +98,7 @@ async def _credentials(ctx: StepContext, master_id: str) -> tuple[str, str]:
     async with agent:
         report = await agent.run_step("fetch_credentials", _provision_form(ctx, device, "master"), ctx.log)
     join, kubeconfig = report.secrets.get("join_command", ""), report.secrets.get("kubeconfig", "")
-    for secret in (join, kubeconfig, *_TOKEN.findall(join)):
+    for secret in (join, kubeconfig, *JOIN_TOKEN.findall(join)):
         ctx.secret(secret)
     step_outcome(report)
     if not join.startswith("kubeadm join ") or "apiVersion" not in kubeconfig:

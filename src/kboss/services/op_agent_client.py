@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
+from kboss.redaction import Redactor
 from kboss.services import cluster_ops as ops
 from kboss.services.op_steps import CenterAccess, DeviceAccess, OpEnv, StepContext, StepFailed, StepOutcome
 
@@ -70,7 +71,7 @@ class SiteAgent:
 
     def __init__(self, center: CenterAccess, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = center.pcapi_url.rstrip("/")
-        self._password = center.api_password
+        self._redact = Redactor([center.api_password])
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth(center.api_user, center.api_password),
@@ -205,7 +206,7 @@ class SiteAgent:
         return self._redacted(str(body.get("info") or body.get("msg") or ""))
 
     def _redacted(self, text: str) -> str:
-        return text.replace(self._password, "******") if self._password else text
+        return self._redact(text)
 
 
 async def _events(response: httpx.Response, on_line: Callable[[str], None]) -> dict[str, Any]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.db.models_ops import OperationStep, now
-from kboss.logs import redact
+from kboss.redaction import Redactor
 
 DEFAULT_TAIL_CHARS = 64 * 1024
 log = logging.getLogger("kboss.operations")
@@ -33,32 +32,6 @@ def append_tail(current: str, addition: str, limit: int) -> str:
     return cut[newline + 1 :] if 0 <= newline < len(cut) - 1 else cut
 
 
-def _pieces(secret: str) -> list[str]:
-    """A secret and each long line of it: output is masked line by line, and PEM keys span lines."""
-    stripped = secret.strip()
-    lines = [line.strip() for line in stripped.splitlines()]
-    return [stripped, *(line for line in lines if len(line) >= 8 and not line.startswith("-----"))]
-
-
-class SecretMask:
-    """Masks the secret-looking fields `kboss.logs.redact` knows and the secret values a step has read."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: list[str] = []
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str | None) -> None:
-        if secret and len(secret.strip()) >= 4:
-            self._secrets.extend(_pieces(secret))
-            self._secrets.sort(key=len, reverse=True)  # a secret containing another is masked whole
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "******")
-        return redact(text)
-
-
 class StepLog:
     """The output of one step row: `write` buffers (never blocks the step), a background task flushes."""
 
@@ -68,7 +41,7 @@ class StepLog:
         step_id: str,
         output: str,
         output_size: int,
-        mask: SecretMask,
+        mask: Redactor,
         limit: int = DEFAULT_TAIL_CHARS,
         flush_seconds: float = 0.5,
     ) -> None:

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.errors import KbossError
-from kboss.services.op_logs import DEFAULT_TAIL_CHARS, SecretMask, StepLog, step_label
+from kboss.redaction import Redactor
+from kboss.services.op_logs import DEFAULT_TAIL_CHARS, StepLog, step_label
 from kboss.services.op_states import (
     CANCELLED,
     FAILED,
@@ -204,7 +205,7 @@ class OperationRun:
 
     async def _attempt(self, step: StepDef, row: _Row) -> str | None:
         attempts = await self._mark_running(row)
-        mask = SecretMask()
+        mask = Redactor(shapes=True)
         out = StepLog(self.sessions, row.id, row.output, row.output_size, mask,
                       self.limits.log_tail_chars, self.limits.log_flush_seconds)  # fmt: skip
         async with out:

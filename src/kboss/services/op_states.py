@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kboss.db.models_ops import ClusterLock, Operation, OperationHistory, OperationStep, now
 from kboss.errors import Conflict
-from kboss.logs import redact
+from kboss.redaction import redact
 
 PENDING: Final = "pending"
 RUNNING: Final = "running"

@@ -18,7 +18,8 @@ from kboss.crypto import SecretBox
 from kboss.db.models import Center, Cluster, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import KbossError
-from kboss.services.op_logs import SecretMask, StepLog
+from kboss.redaction import Redactor
+from kboss.services.op_logs import StepLog
 
 
 class StepFailed(KbossError):
@@ -110,7 +111,7 @@ class StepContext:
         sessions: async_sessionmaker[AsyncSession],
         env: OpEnv,
         output: StepLog,
-        mask: SecretMask,
+        mask: Redactor,
     ) -> None:
         self.operation, self.step, self.node, self.attempt = operation, step, node, attempt
         self.sessions, self.env = sessions, env

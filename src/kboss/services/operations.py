@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kboss.db.models import Cluster, Device
 from kboss.db.models_ops import Operation, OperationHistory, OperationStep, now
 from kboss.errors import InvalidParameter, NotFound
+from kboss.redaction import is_secret_name
 from kboss.services.context import Ctx
 from kboss.services.op_logs import LogCursor, labelled_lines, step_label
 from kboss.services.op_states import (
@@ -40,14 +40,13 @@ from kboss.services.op_states import (
 from kboss.services.records import get_owned
 
 # Parameters are stored in clear and shown to every member of the org: refuse anything that looks secret.
-_SECRET_KEY = re.compile(r"(?i)(passw|psssw|pwd|secret|token|kubeconfig|ssh_key|private|clusterjoin|credential)")
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
 def _validated_params(params: dict[str, Any] | None) -> dict[str, Any]:
     params = dict(params or {})
     for key in params:
-        if _SECRET_KEY.search(str(key)):
+        if is_secret_name(str(key)):
             raise InvalidParameter(key, "操作参数不保存机密;机密只从目录记录中读取")
     return params
 

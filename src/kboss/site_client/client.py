@@ -25,6 +25,7 @@ import httpx
 from kboss.crypto import SecretBox
 from kboss.db.models import Center
 from kboss.errors import ClusterUnreachable, UpstreamError
+from kboss.redaction import Redactor
 
 PCAPI = "/pcapi/api/v1/cluster/common"
 NATIVE = "/pcapi/api/v1/native"
@@ -71,7 +72,7 @@ class SiteClient:
         self, base_url: str, user: str, password: str, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._password = password
+        self._redact = Redactor([password])
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth(user, password),
@@ -184,7 +185,7 @@ class SiteClient:
 
     def _redacted(self, text: str) -> str:
         # The agent never echoes our credentials; this holds even if a future message did.
-        return text.replace(self._password, "******") if self._password else text
+        return self._redact(text)
 
 
 def _cause(exc: BaseException) -> str:

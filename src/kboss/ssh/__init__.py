@@ -8,12 +8,12 @@ Every value interpolated into a remote shell string goes through `quote`; argv l
 Errors are kboss.errors SSH errors (plus `ConnectionDropped`); secrets never appear in their text.
 """
 
+from kboss.redaction import MASK, Redactor
 from kboss.ssh.client import Connecting, SshClient, connect
 from kboss.ssh.commands import Command
 from kboss.ssh.errmap import TRANSIENT_ERRORS, ConnectionDropped
 from kboss.ssh.fanout import HostOutcome, run_many
 from kboss.ssh.known_hosts import KnownHostsStore, fingerprint
-from kboss.ssh.redact import MASK, Redactor
 from kboss.ssh.stream import CommandStream
 from kboss.ssh.types import CommandResult, ConnectOptions, SshTarget, quote
 

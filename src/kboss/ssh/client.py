@@ -16,11 +16,11 @@ from typing import Any
 import asyncssh
 
 from kboss.errors import CommandFailed, CommandTimeout, SSHError
+from kboss.redaction import Redactor
 from kboss.ssh.commands import SUDO_PROBE, Command, Prepared, SudoMode, describe, prepare
 from kboss.ssh.connect import connect_with_retries
 from kboss.ssh.errmap import connection_dropped, is_connection_loss
 from kboss.ssh.known_hosts import KnownHostsStore
-from kboss.ssh.redact import Redactor
 from kboss.ssh.stream import CommandStream, exit_code
 from kboss.ssh.types import CommandResult, ConnectOptions, SshTarget
 

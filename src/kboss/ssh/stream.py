@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from kboss.errors import CommandFailed
+from kboss.redaction import Redactor
 from kboss.ssh.commands import Prepared
 from kboss.ssh.errmap import connection_dropped, is_connection_loss
-from kboss.ssh.redact import Redactor
 from kboss.ssh.types import CommandResult
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 
 from kboss.errors import InvalidParameter
+from kboss.redaction import JOIN_TOKEN
 from kboss.site import targets
 
-TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
 CA_CERT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 CERTIFICATE_KEY = re.compile(r"[0-9a-f]{64}")
 CRI_SOCKET = re.compile(r"(unix://)?/[A-Za-z0-9._/-]{1,200}")
@@ -126,7 +126,7 @@ def parse_join_command(text: str, name: str = "join_command") -> JoinCommand:
             raise InvalidParameter(name, f"缺少 {required}")
     return JoinCommand(
         endpoint=_endpoint(positional[0], name),
-        token=_check(TOKEN, values, "--token", name),
+        token=_check(JOIN_TOKEN, values, "--token", name),
         ca_cert_hash=_check(CA_CERT_HASH, values, "--discovery-token-ca-cert-hash", name),
         control_plane=control_plane,
         certificate_key=_check(CERTIFICATE_KEY, values, "--certificate-key", name),

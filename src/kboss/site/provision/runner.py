@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kboss.errors import KbossError
+from kboss.redaction import JOIN_TOKEN, MASK, Redactor, redact_shapes
 from kboss.site.provision.params import ProvisionParams
 from kboss.site.provision.steps import Step
 from kboss.ssh import SshClient
-from kboss.ssh.redact import MASK, Redactor
 
 log = logging.getLogger("kboss.provision")
 
@@ -39,19 +39,13 @@ ERROR_TAIL = 2000
 _STATUSES: dict[str, Status] = {"changed": "changed", "unchanged": "unchanged", "skipped": "skipped"}
 _STATUS_LINE = re.compile(r"kboss-step: (changed|unchanged|skipped)(?: (.*))?")
 _SECRET_LINE = re.compile(r"kboss-secret: ([a-z_]+) ([A-Za-z0-9+/=]*)")
-_SECRET_PATTERNS = (
-    (re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b"), MASK),  # bootstrap tokens
-    (re.compile(r"(?<!sha256:)\b[0-9a-f]{64}\b"), MASK),  # certificate keys (the CA hash stays readable)
-    (re.compile(r"((?:client-key-data|client-certificate-data|token|password):\s*)\S+"), r"\1" + MASK),
-    (re.compile(r"(kboss-secret: [a-z_]+ )\S+"), r"\1" + MASK),
-)
+_SECRET_VALUE = re.compile(r"(kboss-secret: [a-z_]+ )\S+")
 
 
 def mask_secrets(text: str) -> str:
-    """Mask secrets recognisable by their shape, whoever printed them."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Mask secrets recognisable by their shape, whoever printed them (`kboss.redaction.redact_shapes`), and the
+    values our own scripts hand back on `kboss-secret:` lines."""
+    return redact_shapes(_SECRET_VALUE.sub(r"\1" + MASK, text))
 
 
 def _now() -> dt.datetime:
@@ -151,7 +145,7 @@ class _Capture:
 
 
 def _tokens_in(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]{6}\.[a-z0-9]{16}", text)
+    return JOIN_TOKEN.findall(text)
 
 
 def _outcome(
