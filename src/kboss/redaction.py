@@ -23,7 +23,9 @@ _SECRET_NAME = re.compile(
 )
 JOIN_TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")  # a kubeadm bootstrap token
 _CERTIFICATE_KEY = re.compile(r"(?<!sha256:)\b[0-9a-f]{64}\b")  # kubeadm's --certificate-key; the CA hash stays
-_FIELD = re.compile(r"(\"?)([\w%.-]+)(\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}\"']+)")
+# A name starts where no name character precedes it: without the look-behind, a long run of name characters with
+# no `=` after it would be tried from every position (quadratic in the line's length).
+_FIELD = re.compile(r"(\"?)(?<![\w%.-])([\w%.-]+)(\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}\"']+)")
 _SHORTEST_SEEN = 4  # a value merely seen in passing, shorter, would mask harmless text in every log line
 
 
