@@ -25,7 +25,7 @@ from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.crypto import SecretBox
-from kboss.db.engine import make_engine, make_sessionmaker, upgrade
+from kboss.db.engine import make_engine, make_sessionmaker, notifier, upgrade
 from kboss.logs import install_redaction
 from kboss.services import instances
 from kboss.services.offer_cache import TtlCache
@@ -119,10 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await open_state(settings)
         app.state.kboss = state
+        await notifier(state.sessions).listen(state.engine)  # PostgreSQL: other processes' notes wake us too
         app.state.site = site_state(settings)
         worker = await start_worker(settings, state)
         app.state.operations_worker = worker
-        compat_cluster_ops.configure(settings.compat_wait_seconds, worker.notify if worker else None)
+        compat_cluster_ops.configure(settings.compat_wait_seconds)
         sweeper = start_instance_sweeper(settings, state)
         log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
         try:
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await worker.stop()
+            await notifier(state.sessions).close()
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -40,15 +40,15 @@ def wire(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def running_worker(api: Api, registry: Registry, env: OpEnv, wait: float = 30.0) -> AsyncIterator[None]:
-    """A fast worker over `registry`; compat endpoints wait up to `wait` seconds and wake it at once."""
+    """A fast worker over `registry`; compat endpoints wait up to `wait` seconds (starting an operation wakes it)."""
     state = api.app.state.kboss
     worker = OperationWorker(state.sessions, "cluster-ops-test", registry, env, FAST)
-    compat_cluster_ops.configure(wait, worker.notify)
+    compat_cluster_ops.configure(wait)
     try:
         async with worker:
             yield
     finally:
-        compat_cluster_ops.configure(None, None)
+        compat_cluster_ops.configure(None)
 
 
 def set_wait(seconds: float) -> None:

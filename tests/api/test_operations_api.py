@@ -31,7 +31,8 @@ OPS = "/api/v1/operations"
 
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir) as running:
+    # The tests bring their own worker over a scripted site: the application's would claim the operations first.
+    async with running_api(db_url, data_dir, worker_enabled=False) as running:
         # Until the router is wired into create_app.
         if not any(getattr(r, "path", "") == OPS for r in running.app.routes):
             running.app.include_router(router)

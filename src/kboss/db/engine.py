@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from kboss.db.notify import INFO_KEY, Notifier, session_info
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -32,7 +34,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions of `engine`, sharing one `Notifier` of committed changes (`kboss.db.notify`)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=session_info(Notifier()))
+
+
+def notifier(sessions: async_sessionmaker[AsyncSession]) -> Notifier:
+    """The notifier of a session factory made by `make_sessionmaker` (a new one for any other factory)."""
+    found = sessions.kw.get("info", {}).get(INFO_KEY)
+    return found if isinstance(found, Notifier) else Notifier()
 
 
 def alembic_config(url: str) -> Config:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kboss.db.models_ops import ClusterLock, Operation, OperationHistory, OperationStep, now
+from kboss.db.notify import publish
 from kboss.errors import Conflict
 from kboss.redaction import redact
 
@@ -28,6 +29,9 @@ CANCELLED: Final = "cancelled"
 TIMED_OUT: Final = "timed_out"
 STATES: Final = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
 TERMINAL: Final = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT})
+# Notes published on commit (`kboss.db.notify`): an operation ended (waiters wake), one can be claimed (workers).
+ENDED_TOPIC: Final = "operation_ended"
+CLAIMABLE_TOPIC: Final = "operation_claimable"
 
 # The whole state machine. Anything not listed here is refused by `transition`.
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
@@ -135,8 +139,11 @@ async def transition(
     if to_state in TERMINAL:
         await _close_steps(session, op_id, to_state, reason)
         await release_lock(session, op_id)
-    elif to_state == PENDING and op.cluster_id:
-        await acquire_lock(session, op_id, op.cluster_id)
+        await publish(session, ENDED_TOPIC, op_id)
+    elif to_state == PENDING:
+        if op.cluster_id:
+            await acquire_lock(session, op_id, op.cluster_id)
+        await publish(session, CLAIMABLE_TOPIC, op_id)
     await session.commit()
     for key, value in values.items():
         set_committed_value(op, key, value)

@@ -17,8 +17,10 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.db.models_ops import Operation, OperationStep, now
+from kboss.db.notify import publish
 from kboss.services.op_states import (
     CANCELLED,
+    CLAIMABLE_TOPIC,
     FAILED,
     PENDING,
     RUNNING,
@@ -151,6 +153,7 @@ async def release_claims_of(
             )
             op = await session.get_one(Operation, row.id, populate_existing=True)
             await note(session, op, f"释放 worker {worker_id} 的认领: {reason}", actor)
+            await publish(session, CLAIMABLE_TOPIC, row.id)  # another process's worker may resume it now
             await session.commit()
             released.append(row.id)
     return released

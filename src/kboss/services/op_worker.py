@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.db.engine import notifier
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.services.op_logs import DEFAULT_TAIL_CHARS
 from kboss.services.op_runner import (
@@ -37,7 +39,16 @@ from kboss.services.op_runner import (
     fence,
     plan_steps,
 )
-from kboss.services.op_states import FAILED, PENDING, RUNNING, TIMED_OUT, OperationConflict, note, transition
+from kboss.services.op_states import (
+    CLAIMABLE_TOPIC,
+    FAILED,
+    PENDING,
+    RUNNING,
+    TIMED_OUT,
+    OperationConflict,
+    note,
+    transition,
+)
 from kboss.services.op_steps import OpEnv, OperationInfo, Registry
 from kboss.services.op_sweeper import SweepReport, release_claims_of, sweep
 
@@ -102,11 +113,14 @@ class OperationWorker:
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._stopping = False
+        # Any process's new or released operation wakes this worker (`kboss.db.notify`); the poll is the backstop.
+        self._unsubscribe = notifier(self.sessions).subscribe(CLAIMABLE_TOPIC, lambda _op_id: self._wake.set())
         await self.recover()
         self._loop_task = asyncio.create_task(self._loop(), name=f"kboss-worker-{self.worker_id}")
 
@@ -117,6 +131,7 @@ class OperationWorker:
         reset by the pool; here every write in flight completes.
         """
         self._stopping = True
+        self._unsubscribe()
         self._wake.set()
         for runner in list(self._runners.values()):
             runner.interrupt(SHUTDOWN)
@@ -130,10 +145,6 @@ class OperationWorker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    def notify(self) -> None:
-        """Look for work now rather than at the next poll (after an operation was started in this process)."""
-        self._wake.set()
 
     async def recover(self) -> SweepReport:
         """At start-up: claims of an earlier life of this worker id are released at once, then a normal sweep."""
@@ -150,6 +161,7 @@ class OperationWorker:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self.config.sweep_seconds
         while not self._stopping:
+            self._wake.clear()  # before looking: a note arriving while we look is kept for the wait below
             try:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self.config.sweep_seconds
@@ -157,7 +169,6 @@ class OperationWorker:
                 await self.fill()
             except DBAPIError:
                 log.warning("operation worker %s: database error, retrying", self.worker_id, exc_info=True)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
 

@@ -7,6 +7,7 @@ may read. Workers (`op_worker`) run what this module records; nothing here waits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.db.models import Cluster, Device
 from kboss.db.models_ops import Operation, OperationHistory, OperationStep, now
+from kboss.db.notify import Notifier, notifier_of, publish
 from kboss.errors import InvalidParameter, NotFound
 from kboss.redaction import is_secret_name
 from kboss.services.context import Ctx
 from kboss.services.op_logs import LogCursor, labelled_lines, step_label
 from kboss.services.op_states import (
     CANCELLED,
+    CLAIMABLE_TOPIC,
     DEFAULT_TIMEOUTS,
+    ENDED_TOPIC,
     KINDS,
     PENDING,
     RUNNING,
@@ -95,6 +99,7 @@ async def start_operation(
     who = ctx.principal.username
     reason = f"{who} 请求 {kind}"
     ctx.session.add(OperationHistory(operation_id=op.id, from_state="", to_state=PENDING, reason=reason, actor=who))
+    await publish(ctx.session, CLAIMABLE_TOPIC, op.id)  # a worker of any process starts it now
     await ctx.session.commit()
     return op
 
@@ -176,16 +181,25 @@ async def cancel_operation(ctx: Ctx, op_id: str) -> Operation:
     return await _fresh(ctx, op_id)
 
 
-async def wait_operation(ctx: Ctx, op_id: str, max_wait: float, poll: float = 0.25) -> Operation:
-    """The operation once it has ended, or as it is after `max_wait` seconds. Commits the session between polls."""
+# A waiter re-reads the operation at least this often: a note from a process that cannot notify this one (SQLite
+# shared by two processes) is late by this much at most.
+REREAD_SECONDS = 5.0
+
+
+async def wait_operation(ctx: Ctx, op_id: str, max_wait: float, reread: float = REREAD_SECONDS) -> Operation:
+    """The operation once it has ended, or as it is after `max_wait` seconds: woken by the note of its end
+    (`kboss.db.notify`), re-read every `reread` seconds whatever happens. Commits the session between reads."""
     loop = asyncio.get_running_loop()
     until = loop.time() + max(0.0, max_wait)
+    notes = notifier_of(ctx.session) or Notifier()
     while True:
-        op = await _fresh(ctx, op_id)
-        if op.state in TERMINAL or loop.time() >= until:
-            return op
-        await ctx.session.commit()  # do not sit in an open transaction while waiting
-        await asyncio.sleep(min(poll, max(0.0, until - loop.time())))
+        with notes.watch(ENDED_TOPIC, op_id) as ended:
+            op = await _fresh(ctx, op_id)
+            if op.state in TERMINAL or loop.time() >= until:
+                return op
+            await ctx.session.commit()  # do not sit in an open transaction while waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), min(reread, max(0.0, until - loop.time())))
 
 
 async def read_log(ctx: Ctx, op_id: str) -> str:

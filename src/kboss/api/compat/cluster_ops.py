@@ -8,7 +8,6 @@ a failed operation answers `status: false` with its error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,24 +30,21 @@ CPCC = "/dev/cpcc"
 
 @dataclass
 class CompatWait:
-    """Set by the application at start-up; until then the process settings apply and no worker is woken."""
+    """Set by the application at start-up; until then the process settings apply. (Workers need no waking:
+    starting an operation notifies them on commit, `kboss.db.notify`.)"""
 
     seconds: float | None = None
-    notify: Callable[[], None] | None = None
 
 
 WAIT = CompatWait()
 
 
-def configure(seconds: float | None, notify: Callable[[], None] | None = None) -> None:
-    """How long these endpoints wait for their operation (None: the process settings), and how to wake the
-    local worker at once."""
-    WAIT.seconds, WAIT.notify = seconds, notify
+def configure(seconds: float | None) -> None:
+    """How long these endpoints wait for their operation (None: the process settings)."""
+    WAIT.seconds = seconds
 
 
 async def _run(ctx: Ctx, started: Started) -> Operation:
-    if WAIT.notify is not None:
-        WAIT.notify()
     seconds = WAIT.seconds if WAIT.seconds is not None else get_settings().compat_wait_seconds
     op = await wait_operation(ctx, started.operation.id, seconds)
     if op.state in TERMINAL and op.state != SUCCEEDED:
