@@ -119,19 +119,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await open_state(settings)
         app.state.kboss = state
-        await notifier(state.sessions).listen(state.engine)  # PostgreSQL: other processes' notes wake us too
-        app.state.site = site_state(settings)
-        worker = await start_worker(settings, state)
-        app.state.operations_worker = worker
-        compat_cluster_ops.configure(settings.compat_wait_seconds)
-        sweeper = start_instance_sweeper(settings, state)
-        log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
+        notes = notifier(state.sessions)
+        worker: OperationWorker | None = None
+        sweeper: asyncio.Task[None] | None = None
         try:
+            await notes.listen(state.engine)  # PostgreSQL: other processes' notes wake us too
+            app.state.site = site_state(settings)
+            worker = await start_worker(settings, state)
+            app.state.operations_worker = worker
+            compat_cluster_ops.configure(settings.compat_wait_seconds)
+            sweeper = start_instance_sweeper(settings, state)
+            log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
             yield
         finally:
             if worker is not None:
                 await worker.stop()
-            await notifier(state.sessions).close()
+            await notes.close()
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

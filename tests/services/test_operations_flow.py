@@ -87,8 +87,10 @@ async def test_step_timeout_fails_the_operation_and_frees_the_cluster(db_url: st
         assert "kubeadm_init" in op.last_error and "超时" in op.last_error
         assert [s.state for s in await lab.steps(op_id)][-1] == "pending"  # later steps never started
         assert await lab.history(op_id) == [("", "pending"), ("pending", "running"), ("running", "failed")]
-        # The lock went with the end: the cluster takes a new operation at once.
-        await lab.start("remove_cluster", [])
+        # The lock went with the end: the cluster takes a new operation at once (and the worker, woken by it,
+        # runs it: let it end before the worker stops, rather than interrupt it mid-query).
+        removal = await lab.start("remove_cluster", [])
+        assert (await lab.wait_state(removal, "succeeded")).last_error == ""
 
 
 async def test_deadline_is_enforced_by_the_worker_and_by_the_sweeper(db_url: str) -> None:

@@ -74,8 +74,11 @@ class Notifier:
         await raw.driver_connection.add_listener(CHANNEL, self._on_notify)  # type: ignore[union-attr]
 
     async def close(self) -> None:
+        """Stop listening. The connection is discarded, not pooled: a pooled one would keep LISTENing for
+        whoever checks it out next."""
         if self._listener is not None:
             listener, self._listener = self._listener, None
+            await listener.invalidate()
             await listener.close()
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:

@@ -120,7 +120,10 @@ class OperationWorker:
     async def start(self) -> None:
         self._stopping = False
         # Any process's new or released operation wakes this worker (`kboss.db.notify`); the poll is the backstop.
-        self._unsubscribe = notifier(self.sessions).subscribe(CLAIMABLE_TOPIC, lambda _op_id: self._wake.set())
+        # The callback holds the event, not the worker: a worker referenced from the long-lived notifier would sit in
+        # a reference cycle, freed only by the garbage collector, sessions and all, at some later moment.
+        wake = self._wake
+        self._unsubscribe = notifier(self.sessions).subscribe(CLAIMABLE_TOPIC, lambda _op_id: wake.set())
         await self.recover()
         self._loop_task = asyncio.create_task(self._loop(), name=f"kboss-worker-{self.worker_id}")
 
@@ -132,6 +135,7 @@ class OperationWorker:
         """
         self._stopping = True
         self._unsubscribe()
+        self._unsubscribe = lambda: None
         self._wake.set()
         for runner in list(self._runners.values()):
             runner.interrupt(SHUTDOWN)
