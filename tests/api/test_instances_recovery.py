@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kboss.services import instance_records
 from kboss.services.instances import fail_abandoned
 from tests.api.test_compat_catalog import CENTER, CPCC
 from tests.api.test_instances import DELETE, GET, NEW, UPDATE, Site, consumed, instance_params, leftovers, site
@@ -25,8 +26,10 @@ CENTER_UPDATE = f"{CPCC}/cpclist/update_cpclist.dspy"
 
 
 @pytest.fixture
-def mute_agent() -> Iterator[str]:
-    """An agent URL that accepts connections and never answers."""
+def mute_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An agent URL that accepts connections and never answers. Lists of instances wait for the cluster's pods
+    half a second before they say `unknown` (5 s in service), so that polling them stays quick."""
+    monkeypatch.setattr(instance_records, "HEALTH_READ_SECONDS", 0.5)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)

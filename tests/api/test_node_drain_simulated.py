@@ -159,6 +159,9 @@ async def test_an_unknown_node_of_a_simulated_cluster_is_a_404(sim: Sim) -> None
 async def test_a_removal_is_blocked_by_a_pod_no_controller_owns_unless_forced(sim: Sim) -> None:
     await _label_worker(sim)
     lone = await _lone_instance(sim)
+    # Room for it on the control plane too: the removal is accepted, and it is the drain that finds the pod.
+    label = f"{CPCC}/cpclabel/setup_cpclabel.dspy"
+    await sim.admin.ok(label, **sim.where, worker_node="sim-01-gpu", label="kyy-gpu=false", opt="label")
     blocked = await sim.remove_worker()
     assert blocked.status_code == 202, blocked.text
     failed = await ended(sim.admin, blocked.json()["id"])

@@ -238,6 +238,10 @@ async def test_instance_rows_scale_delete(console: Console, no_page_errors: Call
     item = page.get_by_test_id("instance-db1")
     await expect(item.get_by_test_id("instance-replicas")).to_have_text("StatefulSet × 1")
     await expect(item).to_contain_text("docker.io/library/mysql:8.0")
+    await expect(item.get_by_test_id("instance-state")).to_have_text("就绪")  # its pod runs
+    await page.get_by_test_id("lang-switch").select_option("en")
+    await expect(item.get_by_test_id("instance-state")).to_have_text("ready")
+    await page.get_by_test_id("lang-switch").select_option("zh")
     await item.get_by_test_id("instance-scale").click()
     await fill(page, {"replicas": "0"})
     await page.get_by_test_id("dialog-submit").click()

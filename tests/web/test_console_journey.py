@@ -223,6 +223,15 @@ async def remove_worker(page: Page, cpcid: str) -> None:
     await expect(dialog.get_by_test_id("field-device_id").locator("option")).to_have_text(
         [f"{WORKER['name']} ({WORKER['ip']})"]
     )
+    # web1 runs on the worker and nowhere else fits (only the worker has its label): refused at once, naming it.
+    await dialog.get_by_test_id("dialog-submit").click()
+    await expect(dialog.get_by_test_id("form-error")).to_contain_text("无法调度到其他节点")
+    await expect(dialog.get_by_test_id("form-error")).to_contain_text("web1")
+    await page.get_by_test_id("dialog-cancel").click()
+    cluster = (await api(page, "GET", f"/api/v1/centers/{cpcid}/clusters"))["rows"][0]
+    (web1,) = (await api(page, "GET", f"/api/v1/clusters/{cluster['id']}/instances"))["rows"]
+    await api(page, "DELETE", f"/api/v1/instances/{web1['id']}")
+    await page.get_by_test_id(f"cluster-{CLUSTER}").get_by_test_id("cluster-remove-worker").click()
     await dialog.get_by_test_id("dialog-submit").click()
     await follow_operation(page, "14-remove-worker", "drain")
     await page.goto(f"/#/devices/{cpcid}")
@@ -284,9 +293,13 @@ async def simulated_cluster_with_a_lone_pod(console: Console, page: Page) -> tup
     lone = {"instance_type": "LinuxOS", "pod_imagepath": "docker.io/library/ubuntu:22.04", "source_name": "lone",
             "source_podengine": "Standalone", "source_restartpolicy": "Always",
             "source_authpasswd": "a-long-secret", "source_cpurate": "1", "source_memrate": "1Gi",
-            "cpu_model": "STANDARD", "memory_model": "STANDARD",
-            "source_nodeselector": "kubernetes.io/hostname=sim-02"}  # fmt: skip
+            "cpu_model": "STANDARD", "memory_model": "STANDARD"}  # fmt: skip
+    # Placed on the worker while the control plane is closed; it could run on either, so a removal is accepted
+    # and it is the drain that finds a pod no controller owns.
+    schedule = f"/api/v1/clusters/{cid}/nodes/sim-01-gpu/schedule"
+    await api(page, "POST", schedule, {"state": "cordon"})
     await api(page, "POST", f"/api/v1/clusters/{cid}/instances", lone)
+    await api(page, "POST", schedule, {"state": "uncordon"})
     return demo.center_id, cid, worker
 
 

@@ -64,6 +64,9 @@ class Instance(Base):
     source_ingresshost: Mapped[str] = mapped_column(String(253), default="")
     state: Mapped[str] = mapped_column(String(16), index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # "degraded" once a forced worker removal took the node its pods needed (`services.instance_health`), else "".
+    health: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    health_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     # [{"role", "type", "model", "unit", "component_id", "stock_id", "amount"}]: amounts in the component's unit.
     stock: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

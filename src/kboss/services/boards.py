@@ -22,6 +22,7 @@ from kboss.kube.labels import parse_node_label, validate_label_key
 from kboss.kube.nodes import validate_node_name
 from kboss.kube.quantity import cpu_millicores, format_bytes, memory_bytes, parse_quantity
 from kboss.services.context import Ctx
+from kboss.services.instance_health import owns
 from kboss.services.instance_records import end_reads, find_cluster, instances_in_cluster, kubeconfig_of, site_for
 from kboss.site_client.simulated import SiteLike
 
@@ -60,14 +61,7 @@ async def pod_board(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> dict[
 
 
 def _instance_of(pod: Mapping[str, Any], instances: Iterable[Instance]) -> Instance | None:
-    """Pods are named after their controller: `<controller>`, `<controller>-0`, `<controller>-<hash>-<id>`."""
-    name, namespace = str(pod.get("pod_name", "")), pod.get("pod_namespace")
-    for instance in instances:
-        if namespace == instance.namespace_name and (
-            name == instance.podcd_name or name.startswith(f"{instance.podcd_name}-")
-        ):
-            return instance
-    return None
+    return next((instance for instance in instances if owns(instance, pod)), None)
 
 
 def _none_as(value: Any, text: str) -> Any:

@@ -41,6 +41,7 @@ from kboss.services.op_simulated import BACKEND as SIMULATED
 from kboss.services.op_states import CANCELLED, FAILED, STEP_DONE, TIMED_OUT
 from kboss.services.op_steps import OperationInfo, StepContext, StepDef, StepFailed, StepOutcome
 from kboss.services.operations import start_operation
+from kboss.services.removal_guard import refuse_stranding
 from kboss.services.validation import Input, OptionalDate, check_date_order, parse
 from kboss.services.validation import Text as Name
 
@@ -150,8 +151,11 @@ async def start_remove_worker(ctx: Ctx, params: Mapping[str, Any]) -> Started:
         raise Conflict(f"设备 {device.name} 不是集群 {cluster.name} 的节点")
     if device.id == cluster.controllerid or device.role == "master":
         raise Conflict(f"设备 {device.name} 是集群 {cluster.name} 的控制节点,不能单独移除;请移除整个集群")
+    force = is_forced(params)
+    if not force:
+        await refuse_stranding(ctx, center, cluster, device)
     op = await start_operation(
-        ctx, REMOVE_WORKER, cluster.id, [device.id], {"force": is_forced(params)}, backend=backend_for(center)
+        ctx, REMOVE_WORKER, cluster.id, [device.id], {"force": force}, backend=backend_for(center)
     )
     return Started(op, cluster.id, device.id, center.id)
 

@@ -10,14 +10,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kboss.crypto import SecretBox
 from kboss.db.models import Center, Cluster, User
 from kboss.db.models_instances import Instance
-from kboss.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, NotFound
 from kboss.redaction import MASK
 from kboss.services import stock
 from kboss.services.centers import get_center
 from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
+from kboss.services.instance_health import HEALTH_TEXT, RUNNING, Health, health_of
 from kboss.services.listing import Page, order_by, paged_rows
 from kboss.services.records import time_text
 from kboss.site_client.simulated import SiteLike, site_for_center
@@ -51,6 +53,8 @@ SPEC_FIELDS = (
 )
 IMMUTABLE = ("instance_type", "source_podengine")  # another controller kind is another instance
 SORTABLE = {"source_name": Instance.source_name, "created_at": Instance.created_at, "state": Instance.state}
+# A read of instances waits this long for the cluster's pods, then says `unknown` rather than hang the page.
+HEALTH_READ_SECONDS = 5.0
 STATE_TEXT = {"applying": "创建中", "ready": "就绪", "updating": "变更中", "deleting": "删除中", "failed": "失败"}
 
 
@@ -89,8 +93,13 @@ def needs_of(instance: Instance) -> list[stock.Need]:
 
 def agent_params(instance: Instance, ctx: Ctx) -> dict[str, str]:
     """What the site agent's yaml_apply_delete needs to rebuild this instance's objects."""
+    return spec_params(instance, ctx.box)
+
+
+def spec_params(instance: Instance, box: SecretBox) -> dict[str, str]:
+    """`agent_params` with the deployment's box (steps have no request context)."""
     values = {name: getattr(instance, name) for name in SPEC_FIELDS if name != "source_authpasswd"}
-    values["source_authpasswd"] = ctx.box.open(instance.source_authpasswd)
+    values["source_authpasswd"] = box.open(instance.source_authpasswd)
     values.update(
         id=instance.id,
         clusterid=instance.clusterid,
@@ -124,17 +133,47 @@ async def get_instance(ctx: Ctx, instance_id: str | None, param: str = "id") -> 
 async def list_instances(
     ctx: Ctx, cpcid: str | None, clusterid: str | None, page: Page, reveal: bool = False
 ) -> dict[str, Any]:
-    _, cluster = await find_cluster(ctx, cpcid, clusterid)
+    center, cluster = await find_cluster(ctx, cpcid, clusterid)
     query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == cluster.id)
     if not ctx.principal.is_admin:
         query = query.where(Instance.userid == ctx.principal.user_id)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Instance.created_at, Instance.id]))
     result = await paged_rows(ctx.session, query, page, lambda i: {"instance": i})
-    names = await usernames(ctx, {row["instance"].userid for row in result["rows"]})
+    found = [row["instance"] for row in result["rows"]]
+    names = await usernames(ctx, {instance.userid for instance in found})
+    pods = await cluster_pods(ctx, center, cluster) if found else []
     result["rows"] = [
-        {**instance_row(row["instance"], ctx, names, reveal), "row_num_": row["row_num_"]} for row in result["rows"]
+        {
+            **instance_row(row["instance"], ctx, names, health_of(row["instance"], pods), reveal),
+            "row_num_": row["row_num_"],
+        }
+        for row in result["rows"]
     ]
     return result
+
+
+async def cluster_pods(ctx: Ctx, center: Center, cluster: Cluster) -> list[dict[str, Any]] | None:
+    """The cluster's pod rows for the instances' health, or None when it does not answer (a read does not fail
+    for that: the health says `unknown`)."""
+    try:
+        kubeconfig = kubeconfig_of(ctx, cluster)
+        await end_reads(ctx)
+        async with site_for(ctx, center, cluster) as site:
+            return await site.cluster_pods(kubeconfig, HEALTH_READ_SECONDS)
+    except KbossError:
+        return None
+
+
+async def instance_health(ctx: Ctx, instance: Instance) -> Health:
+    center, cluster = await find_cluster(ctx, None, instance.clusterid)
+    return health_of(instance, await cluster_pods(ctx, center, cluster))
+
+
+def state_text(instance: Instance, health: Health) -> str:
+    """就绪 only for a ready instance whose pods all run; otherwise what its pods do."""
+    if instance.state == "ready":
+        return STATE_TEXT["ready"] if health.state == RUNNING else HEALTH_TEXT[health.state]
+    return STATE_TEXT.get(instance.state, instance.state)
 
 
 async def instances_in_cluster(ctx: Ctx, clusterid: str, *, mine_only: bool) -> list[Instance]:
@@ -155,7 +194,9 @@ def _password(instance: Instance, ctx: Ctx, reveal: bool) -> str:
     return ctx.box.open(instance.source_authpasswd) if reveal and ctx.principal.is_admin else MASK
 
 
-def instance_row(instance: Instance, ctx: Ctx, names: Mapping[str, str], reveal: bool = False) -> dict[str, Any]:
+def instance_row(
+    instance: Instance, ctx: Ctx, names: Mapping[str, str], health: Health, reveal: bool = False
+) -> dict[str, Any]:
     """A row of get_cpcpodyaml: the spec's fields (numbers as numbers), then kboss's own."""
     row: dict[str, Any] = {"id": instance.id}
     row.update({name: getattr(instance, name) for name in ("namespace_name", "serviceaccount_name", "podcd_name")})
@@ -168,7 +209,9 @@ def instance_row(instance: Instance, ctx: Ctx, names: Mapping[str, str], reveal:
         orgid=instance.orgid,
         cpu_model=instance.cpu_model,
         state=instance.state,
-        state_text=STATE_TEXT.get(instance.state, instance.state),
+        state_text=state_text(instance, health),
+        health=health.state,
+        health_reason=health.reason,
         last_error=instance.last_error,
         stock=stock_lines(instance),
         created_at=time_text(instance.created_at),

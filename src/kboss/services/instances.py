@@ -322,6 +322,7 @@ async def _finish_update(
         instance.cpu_model = next(n.model for n in needs if n.role == "cpu")
         instance.stock = [need.as_json() for need in needs]
         instance.state, instance.last_error = "ready", ""
+        instance.health, instance.health_reason = "", ""  # re-applied: its pods are placed afresh
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()

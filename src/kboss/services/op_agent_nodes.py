@@ -25,6 +25,7 @@ from kboss.services.op_agent_client import (
     step_outcome,
 )
 from kboss.services.op_steps import OperationInfo, Registry, StepContext, StepDef, StepFailed, StepOutcome
+from kboss.services.removal_guard import guard_drain
 
 RESET_SECONDS = 600
 
@@ -85,11 +86,13 @@ async def _cluster_node(ctx: StepContext) -> tuple[str, str]:
 
 
 async def drain(ctx: StepContext) -> StepOutcome:
-    """Cordon and evict; a failed drain stops the removal (nothing deleted) unless it is forced."""
+    """Cordon and evict; a failed drain stops the removal (nothing deleted) unless it is forced, as does an instance
+    that could run on no other node (`removal_guard`; forced, it is marked degraded)."""
     node, kubeconfig = await _cluster_node(ctx)
     if not node or not kubeconfig:
         return StepOutcome(skipped=True)
-    _, agent = await open_agent(ctx, ops.step_device(ctx))
+    device, agent = await open_agent(ctx, ops.step_device(ctx))
+    await guard_drain(ctx, device)
     async with agent:
         answer = await agent.drain(kubeconfig, node)
     drains.log_report(ctx, answer.report)

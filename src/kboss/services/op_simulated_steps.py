@@ -40,6 +40,7 @@ from kboss.services.cluster_ops import (
 from kboss.services.op_simulated import BACKEND as SIMULATED
 from kboss.services.op_simulated import SimulatedSite
 from kboss.services.op_steps import Registry, StepContext, StepDef, StepFailed, StepOutcome
+from kboss.services.removal_guard import guard_drain
 from kboss.site_client.simulated import SimulatedSiteClient, node_name
 
 Domain = Callable[[StepContext], Awaitable[Any]]
@@ -114,8 +115,10 @@ async def _evict(ctx: StepContext) -> StepOutcome:
 
 async def _drain_worker(ctx: StepContext) -> StepOutcome:
     """remove_worker's drain, by the agent backend's rule: what cannot be evicted stops the removal unless forced."""
-    node = node_name((await ctx.device(step_device(ctx))).name)
+    device = await ctx.device(step_device(ctx))
+    node = node_name(device.name)
     force = bool(ctx.operation.params.get("force"))
+    await guard_drain(ctx, device)
     try:
         report = await _drain(ctx, node, force)
     except NotFound:

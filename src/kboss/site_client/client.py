@@ -116,9 +116,9 @@ class SiteClient:
         body = {"kubeconfig": kubeconfig, "action": "delete", "yaml": manifests_yaml}
         return _mapping(await self._call(f"{PCAPI}/yaml_apply_delete", body, APPLY_SECONDS))
 
-    async def cluster_pods(self, kubeconfig: str) -> list[dict[str, Any]]:
+    async def cluster_pods(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
         """Rows of `kubectl get pods -A -o wide` (`get_cluster_pods`)."""
-        return _rows(await self._call(f"{PCAPI}/get_cluster_pods", {"kubeconfig": kubeconfig}))
+        return _rows(await self._call(f"{PCAPI}/get_cluster_pods", {"kubeconfig": kubeconfig}, read_seconds))
 
     async def cluster_nodes(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
         """Nodes with labels, capacity, allocatable, taints and what their pods request (native endpoint)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from kboss.db.models import Device
 from kboss.kube import capacity as cap
+from kboss.kube.workloads import pod_product, pod_template
 
 MAX_PODS = 110
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
@@ -151,28 +152,12 @@ def drop_pods(state: SimCluster, owner: Key) -> None:
         del state.pods[key]
 
 
-def _template(workload: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-    """The pod template of a controller and how many pods run from it (a CronJob: none until its schedule;
-    a DaemonSet: -1, one per node)."""
-    spec = workload.get("spec") or {}
-    kind = workload.get("kind")
-    if kind == "Pod":
-        return {"spec": spec}, 1
-    if kind == "CronJob":
-        return spec["jobTemplate"]["spec"]["template"], 0
-    if kind == "Job":
-        return spec["template"], 1
-    if kind == "DaemonSet":
-        return spec["template"], -1
-    return spec["template"], int(spec.get("replicas", 1))
-
-
 def start_pods(state: SimCluster, found: list[SimNode], owner: Key, workload: Mapping[str, Any]) -> None:
     """One Running pod per replica, each on the first node with room (Pending when none has)."""
-    template, replicas = _template(workload)
+    template, replicas = pod_template(workload)
     pod_spec = template.get("spec") or {}
-    requests = cap.PodInfo.from_api({"spec": pod_spec}).requests
-    product = _product(requests, pod_spec)
+    product = pod_product(pod_spec)
+    requests = dict(product.requests)
     kind, namespace, controller = owner
     suffix = secrets.token_hex(5)[:9]
     targets = [[n] for n in found] if replicas < 0 else [found] * replicas
@@ -186,23 +171,3 @@ def start_pods(state: SimCluster, found: list[SimNode], owner: Key, workload: Ma
         node = first_fit(state, candidates, product)
         now = dt.datetime.now(dt.UTC)
         state.pods[(namespace, name)] = SimPod(namespace, name, owner, node, dict(requests), pod_ip(), now, product)
-
-
-def _product(requests: Mapping[str, int], pod_spec: Mapping[str, Any]) -> cap.Product:
-    """The pod as a capacity product: its requests, its node selector, and the GPU model its affinity asks for."""
-    selector = {str(k): str(v) for k, v in (pod_spec.get("nodeSelector") or {}).items()}
-    models = frozenset(cap.normalize_gpu_model(m) for m in _affinity_models(pod_spec))
-    return cap.Product("pod", dict(requests), selector, models)
-
-
-def _affinity_models(pod_spec: Mapping[str, Any]) -> list[str]:
-    terms = (
-        ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
-        .get("requiredDuringSchedulingIgnoredDuringExecution", {})
-        .get("nodeSelectorTerms", [])
-    )
-    for term in terms:
-        for expr in term.get("matchExpressions", []):
-            if expr.get("key") in cap.GPU_MODEL_LABEL_KEYS and expr.get("operator") == "In":
-                return [str(v) for v in expr.get("values", [])]
-    return []

@@ -96,7 +96,7 @@ class SimulatedSiteClient:
     async def delete_manifests(self, kubeconfig: str, manifests_yaml: str) -> dict[str, Any]:
         return self._delete(kube_apply.parse_manifests(manifests_yaml))
 
-    async def cluster_pods(self, kubeconfig: str) -> list[dict[str, Any]]:
+    async def cluster_pods(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
         state, now = self._state(), dt.datetime.now(dt.UTC)
         await self._nodes()
         return [

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from kboss.api.deps import CtxDep
 from kboss.kube.instance_spec import MAX_REPLICAS
 from kboss.services import boards, buy, instances
-from kboss.services.instance_records import get_instance, instance_row, list_instances, usernames
+from kboss.services.instance_records import get_instance, instance_health, instance_row, list_instances, usernames
 from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
 
 router = APIRouter(prefix="/api/v1", tags=["instances"])
@@ -38,7 +38,8 @@ class CapacityInput(BaseModel):
 
 
 async def _row(ctx: CtxDep, instance: Any, reveal: bool = False) -> dict[str, Any]:
-    return instance_row(instance, ctx, await usernames(ctx, {instance.userid}), reveal)
+    names = await usernames(ctx, {instance.userid})
+    return instance_row(instance, ctx, names, await instance_health(ctx, instance), reveal)
 
 
 @router.get("/clusters/{cluster_id}/instances")

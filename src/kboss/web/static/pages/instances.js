@@ -40,6 +40,16 @@ const RESTART = {
   Standalone: ["Always", "OnFailure", "Never"],
 };
 
+// A ready instance reads what its pods do (the server's `health`); any other state is the change under way.
+const stateLabel = (i) =>
+  i.state === "ready" && i.health
+    ? t(`instance.health.${i.health}`, { fallback: i.state_text })
+    : t(`instance.state.${i.state}`, { fallback: i.state_text });
+const stateTone = (i) => {
+  if (i.last_error || i.state === "failed" || i.health === "degraded") return "error";
+  return i.state === "ready" && i.health === "running" ? "ok" : "warn";
+};
+
 const setOptions = (select, values, labels = values) => {
   const keep = select.value;
   select.replaceChildren(...values.map((v, i) => h("option", { value: v, text: labels[i] })));
@@ -114,7 +124,10 @@ export async function render(ctx) {
     {
       label: t("instance.state"),
       render: (i) => [
-        badge(i.state_text || i.state, i.last_error ? "error" : "neutral", "instance-state"),
+        badge(stateLabel(i), stateTone(i), "instance-state"),
+        i.health_reason
+          ? h("small", { class: "muted block", "data-testid": "instance-health", text: i.health_reason })
+          : null,
         i.last_error ? h("small", { class: "muted block", text: i.last_error }) : null,
       ],
     },
