@@ -1,6 +1,7 @@
 """How an instance's pods are doing, and which instances removing a worker would strand.
 
-Health is read from the cluster whenever an instance is read (one pod listing per cluster, `live_pods`):
+Health is read from the cluster whenever an instance is read (one pod listing per cluster,
+`instance_records.cluster_pods`):
 - `running`: every pod of the instance runs (a CronJob between runs, with no pod, too);
 - `pending`: some pod waits for a node or is starting; the reason names them and their status;
 - `degraded`: a forced worker removal took the node its pods needed (the row's mark, `mark_degraded`), and they do
@@ -36,7 +37,8 @@ RUNNING: Final = "running"
 PENDING: Final = "pending"
 DEGRADED: Final = "degraded"
 UNKNOWN: Final = "unknown"
-HEALTH_TEXT: Final = {RUNNING: "运行中", PENDING: "等待调度", DEGRADED: "降级", UNKNOWN: "状态未知"}
+# What a ready instance reads as (`state_text`), by its health.
+HEALTH_TEXT: Final = {RUNNING: "就绪", PENDING: "等待调度", DEGRADED: "降级", UNKNOWN: "状态未知"}
 _NONE = ("", "<none>", "无")
 _FINE = ("Running", "Succeeded", "Completed")
 _NO_STANDING_POD = ("CronJob",)  # no pod between its runs: that is not a problem

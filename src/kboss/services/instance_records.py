@@ -19,7 +19,7 @@ from kboss.services import stock
 from kboss.services.centers import get_center
 from kboss.services.clusters import get_cluster
 from kboss.services.context import Ctx
-from kboss.services.instance_health import HEALTH_TEXT, RUNNING, Health, health_of
+from kboss.services.instance_health import HEALTH_TEXT, Health, health_of
 from kboss.services.listing import Page, order_by, paged_rows
 from kboss.services.records import time_text
 from kboss.site_client.simulated import SiteLike, site_for_center
@@ -172,7 +172,7 @@ async def instance_health(ctx: Ctx, instance: Instance) -> Health:
 def state_text(instance: Instance, health: Health) -> str:
     """就绪 only for a ready instance whose pods all run; otherwise what its pods do."""
     if instance.state == "ready":
-        return STATE_TEXT["ready"] if health.state == RUNNING else HEALTH_TEXT[health.state]
+        return HEALTH_TEXT[health.state]
     return STATE_TEXT.get(instance.state, instance.state)
 
 
