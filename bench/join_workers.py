@@ -24,16 +24,16 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.clusters.ops import start_join_worker
+from kboss.clusters.simulated_plan import KIND_STEPS, SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.db.models import Center, Cluster, Device, Org
 from kboss.db.models_ops import Operation
-from kboss.services.cluster_ops import start_join_worker
-from kboss.services.context import ROLE_ADMIN, Ctx, Principal
-from kboss.services.op_simulated import KIND_STEPS, SimulatedSite
-from kboss.services.op_simulated_steps import register_simulated_steps
-from kboss.services.op_steps import OpEnv, Registry
-from kboss.services.op_worker import OperationWorker, WorkerConfig
+from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.worker import OperationWorker, WorkerConfig
 
 CLUSTERS = 10
 CONFIG = WorkerConfig(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
-from kboss.site.provision import PlanResult, ProvisionParams, plan_worker, run_plan
+from kboss.agent.provision import PlanResult, ProvisionParams, plan_worker, run_plan
 from kboss.ssh import ConnectOptions, KnownHostsStore, SshTarget, connect
 from tests.support.hostsystem import ensure_test_account
 from tests.support.recorders import add_machine

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
-from kboss.site.probe import HostFacts, probe
+from kboss.agent.probe import HostFacts, probe
 from kboss.ssh import ConnectOptions, KnownHostsStore, SshTarget, connect, run_many
 from tests.support.hostsystem import ensure_test_account
 from tests.support.sshhosts import SshLab, is_root

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kboss.services import auth
+from kboss.accounts import auth
 from tests.support.databases import PostgresFactory, SqliteFactory
 from tests.support.kube_fixtures import fake, kube, kube_server, kubeconfig
 from tests.support.postgres import PostgresServer

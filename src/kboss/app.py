@@ -12,7 +12,9 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from kboss import __version__
-from kboss.api import errors
+from kboss.agent import api as site_api
+from kboss.agent.access import SiteState
+from kboss.agent.provision import routes as provision_routes
 from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
 from kboss.api.compat import cluster_ops as compat_cluster_ops
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
@@ -24,22 +26,20 @@ from kboss.api.v1 import catalog as v1_catalog
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
+from kboss.clusters.agent_plan import AgentEnv, register_agent_steps
+from kboss.clusters.simulated_plan import SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.common.offer_cache import TtlCache
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, notifier, upgrade
+from kboss.instances import service as instances
 from kboss.logs import install_redaction
-from kboss.services import instances
-from kboss.services.offer_cache import TtlCache
-from kboss.services.op_agent import AgentEnv, register_agent_steps
-from kboss.services.op_simulated import SimulatedSite
-from kboss.services.op_simulated_steps import register_simulated_steps
-from kboss.services.op_steps import Registry
-from kboss.services.op_worker import OperationWorker, worker_from_settings
+from kboss.operations.steps import Registry
+from kboss.operations.worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings
-from kboss.site import api as site_api
-from kboss.site.access import SiteState
-from kboss.site.provision import routes as provision_routes
 from kboss.ssh import ConnectOptions, KnownHostsStore
 from kboss.web import routes as web_routes
+from kboss.wire import errors
 
 log = logging.getLogger("kboss")
 

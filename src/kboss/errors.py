@@ -1,7 +1,7 @@
 """Domain errors.
 
 Each error knows its message, a stable machine code and the HTTP status the native API answers with.
-`kboss.api.errors` is the one place that maps them to the spec's envelopes and to HTTP responses.
+`kboss.wire.errors` is the one place that maps them to the spec's envelopes and to HTTP responses.
 """
 
 from __future__ import annotations

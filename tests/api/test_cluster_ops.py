@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from kboss.cli_demo import add_demo_center
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.simulated_plan import SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
 from kboss.crypto import is_sealed
 from kboss.db.models import Cluster
-from kboss.services.op_simulated import SimulatedSite
-from kboss.services.op_simulated_steps import register_simulated_steps
-from kboss.services.op_steps import OpEnv, Registry
+from kboss.operations.steps import OpEnv, Registry
 from tests.api.test_cluster_ops_kit import (
     ADD_WIDGET,
     CPCC,
@@ -37,7 +37,7 @@ from tests.api.test_cluster_ops_kit import (
     wire,
 )
 from tests.api.test_compat_catalog import CENTER, assert_fields_like_spec, device_params
-from tests.services.test_operations_kit import SCALE
+from tests.operations.kit import SCALE
 from tests.support.api import Api, User, running_api
 
 OPS = "/api/v1/operations"

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kboss.agent.provision import routes as provision_routes
 from kboss.app import create_site_app
+from kboss.clusters import agent_client as op_agent_client
+from kboss.clusters.agent_plan import AgentEnv, SiteAgent, register_agent_steps
 from kboss.db.models import Cluster
-from kboss.services import op_agent_client
-from kboss.services.op_agent import AgentEnv, SiteAgent, register_agent_steps
-from kboss.services.op_steps import Registry
+from kboss.operations.steps import Registry
 from kboss.settings import Settings
-from kboss.site.provision import routes as provision_routes
 from tests.api.test_cluster_ops_kit import (
     CPCC,
     DELETE_CLUSTER,
@@ -57,7 +57,7 @@ def site_app(data_dir: Path) -> FastAPI:
         ssh_command_timeout=60,
     )  # fmt: skip
     app = create_site_app(settings)
-    # Until kboss.site.api includes the provisioning routes.
+    # Until kboss.agent.api includes the provisioning routes.
     if not any(getattr(r, "path", "").startswith(provision_routes.PROVISION) for r in app.routes):
         app.include_router(provision_routes.router)
     return app

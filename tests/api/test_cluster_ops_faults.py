@@ -25,13 +25,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.accounts import auth
+from kboss.agent.provision import routes as provision_routes
 from kboss.app import create_site_app
+from kboss.common.context import ROLE_ADMIN
 from kboss.db.engine import make_engine, make_sessionmaker
 from kboss.db.models import Cluster, Device
-from kboss.services import auth
-from kboss.services.context import ROLE_ADMIN
 from kboss.settings import Settings
-from kboss.site.provision import routes as provision_routes
 from tests.api.test_compat_catalog import CENTER
 from tests.support.platform import PlatformProcess, PlatformProcesses, platform_env, wait_until
 from tests.support.recorders import Call, Machine, add_machine

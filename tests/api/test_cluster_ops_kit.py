@@ -17,9 +17,9 @@ from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import operations as v1_operations
 from kboss.db.models import Cluster, ComponentStock, Device
 from kboss.db.models_ops import Operation
-from kboss.services.op_steps import OpEnv, Registry
-from kboss.services.op_worker import OperationWorker
-from tests.services.test_operations_kit import FAST
+from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.worker import OperationWorker
+from tests.operations.kit import FAST
 from tests.support.api import Api
 
 CPCC = "/dev/cpcc"

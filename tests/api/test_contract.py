@@ -7,10 +7,10 @@ from pathlib import Path
 
 from starlette.routing import Match
 
-from kboss.api.compat import contract
 from kboss.api.compat.registry import HANDLERS
 from kboss.app import create_app
 from kboss.settings import Settings
+from kboss.wire import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 # The document lists the worker removal (未开发) at `POST /`; kboss serves it elsewhere (docs/compat-api.md).

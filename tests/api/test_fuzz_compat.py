@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kboss.api.compat import contract
+from kboss.wire import contract
 from tests.support.api import Api
 
 EXAMPLES_PER_ENDPOINT = 6

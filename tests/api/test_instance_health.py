@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kboss.cli_demo import add_demo_center
-from kboss.services.op_simulated import SimulatedSite
-from kboss.services.op_simulated_steps import register_simulated_steps
-from kboss.services.op_steps import OpEnv, Registry
-from kboss.site_client.simulated import forget
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.simulated_plan import SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.operations.steps import OpEnv, Registry
+from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import (
     DELETE_WORKER,
     NEW_CLUSTER,
@@ -30,7 +30,7 @@ from tests.api.test_cluster_ops_kit import (
 from tests.api.test_cluster_ops_kit import device as device_row
 from tests.api.test_instances import COMPONENTS, GET, NEW, add_components, instance_params
 from tests.api.test_node_drain import ended, log_of
-from tests.services.test_operations_kit import SCALE
+from tests.operations.kit import SCALE
 from tests.support.api import Api, User, running_api
 
 CPCC = "/dev/cpcc"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from kboss.services import instance_records
-from kboss.services.instances import fail_abandoned
+from kboss.instances import records as instance_records
+from kboss.instances.service import fail_abandoned
 from tests.api.test_compat_catalog import CENTER, CPCC
 from tests.api.test_instances import DELETE, GET, NEW, UPDATE, Site, consumed, instance_params, leftovers, site
 from tests.support.api import running_api

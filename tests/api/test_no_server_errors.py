@@ -9,7 +9,7 @@ import logging
 import jwt
 import pytest
 
-from kboss.services import auth
+from kboss.accounts import auth
 from tests.api.test_compat_catalog import CENTER, CPCC, device_params, import_cluster
 from tests.support.api import Api
 

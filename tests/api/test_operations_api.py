@@ -16,14 +16,14 @@ import uvicorn
 from sqlalchemy import select
 
 from kboss.api.v1.operations import router
+from kboss.clusters.simulated_plan import BACKEND, SimulatedSite
+from kboss.common.context import Ctx, Principal
 from kboss.db.models import User as UserRow
-from kboss.services.context import Ctx, Principal
-from kboss.services.op_simulated import BACKEND, SimulatedSite
-from kboss.services.op_steps import OpEnv
-from kboss.services.op_worker import OperationWorker
-from kboss.services.operations import start_operation
+from kboss.operations.service import start_operation
+from kboss.operations.steps import OpEnv
+from kboss.operations.worker import OperationWorker
 from tests.api.test_compat_catalog import CENTER, CPCC, device_params, import_cluster
-from tests.services.test_operations_kit import FAST, SCALE
+from tests.operations.kit import FAST, SCALE
 from tests.support.api import Api, User, running_api
 
 OPS = "/api/v1/operations"

@@ -2,7 +2,7 @@
 answers `{"status": false, "msg": ...}` naming that parameter, and writes nothing.
 
 Driven by the contract, so a parameter the document marks required is covered here; the parameters kboss
-knowingly fills in or lets another stand in for are the tables of `kboss.api.compat.required`
+knowingly fills in or lets another stand in for are the tables of `kboss.wire.required`
 (docs/compat-api.md, "Required parameters").
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 import kboss.db.models_instances
 import kboss.db.models_ops  # noqa: F401  (their tables are on the same metadata)
-from kboss.api.compat import contract, required
 from kboss.db.models import Base
+from kboss.wire import contract, required
 from tests.api.test_compat_catalog import CENTER, CPCC, import_cluster
 from tests.support.api import Api, User
 

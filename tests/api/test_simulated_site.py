@@ -1,4 +1,4 @@
-"""Selling instances on a simulated center: the in-memory site (`kboss.site_client.simulated`) answers the
+"""Selling instances on a simulated center: the in-memory site (`kboss.sites.simulated.site`) answers the
 instance flow, the boards, node labels and the buy page's capacity check; a real center never gets it."""
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ from typing import Any
 import httpx
 import pytest
 
-from kboss.cli_demo import add_demo_center
+from kboss.catalog.centers import SIMULATED_URL
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.simulated_plan import SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
 from kboss.db.models import Center
-from kboss.services.centers import SIMULATED_URL
-from kboss.services.op_simulated import SimulatedSite
-from kboss.services.op_simulated_steps import register_simulated_steps
-from kboss.services.op_steps import OpEnv, Registry
-from kboss.site_client import SiteClient
-from kboss.site_client.simulated import SimulatedSiteClient, forget, site_for_center
+from kboss.operations.steps import OpEnv, Registry
+from kboss.sites import SiteClient
+from kboss.sites.simulated.site import SimulatedSiteClient, forget, site_for_center
 from tests.api.test_buy import BUY, product
 from tests.api.test_cluster_ops_kit import NEW_CLUSTER, NEW_WORKER, create_params, running_worker, wire
 from tests.api.test_compat_catalog import CENTER
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, add_components, instance_params
 from tests.api.test_node_drain import ended
-from tests.services.test_operations_kit import SCALE
+from tests.operations.kit import SCALE
 from tests.support.api import Api, User, running_api
 
 CPCC = "/dev/cpcc"

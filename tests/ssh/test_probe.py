@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kboss.agent.probe import GpuGroup, parse_lspci, parse_nvidia_smi, parse_probe_output, probe, probe_script
 from kboss.errors import SSHError
-from kboss.site.probe import GpuGroup, parse_lspci, parse_nvidia_smi, parse_probe_output, probe, probe_script
 from kboss.ssh import ConnectOptions, KnownHostsStore, connect
 from tests.support.sshhosts import SshHost, SshLab, Substitute, write_executable
 

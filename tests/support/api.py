@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from kboss.accounts import auth
 from kboss.app import create_app
-from kboss.services import auth
-from kboss.services.context import ROLE_ADMIN, ROLE_MEMBER
+from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
 from kboss.settings import Settings
 
 TEST_KEY = "test-deployment-key-0123456789"

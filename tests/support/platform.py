@@ -37,7 +37,7 @@ STOP_SECONDS = 15.0
 def kboss_command() -> list[str]:
     """The installed `kboss` entry point of this interpreter's environment (`[project.scripts]`)."""
     script = shutil.which("kboss", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-c", "from kboss.cli import main; main()"]
+    return [script] if script else [sys.executable, "-c", "from kboss.cli.main import main; main()"]
 
 
 def platform_env(db_url: str, data_dir: Path, worker_id: str, **extra: str) -> dict[str, str]:

@@ -1,10 +1,10 @@
-"""The spec's endpoints (the project's contract file, kboss.api.compat.contract): paths, parameters, examples."""
+"""The spec's endpoints (the project's contract file, kboss.wire.contract): paths, parameters, examples."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kboss.api.compat import contract
+from kboss.wire import contract
 
 endpoints = contract.endpoints
 endpoint = contract.endpoint

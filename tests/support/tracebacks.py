@@ -1,6 +1,6 @@
 """A guard over the whole suite: no request may end in a logged traceback.
 
-The one place that turns an unexpected exception into a 500 (`kboss.api.errors.on_unexpected`) and the
+The one place that turns an unexpected exception into a 500 (`kboss.wire.errors.on_unexpected`) and the
 provisioning stream's catch-all log it with its traceback; a test during which either fires fails, whatever it
 asserted, so a server error cannot hide behind a test that only looked at another field.
 """

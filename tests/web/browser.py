@@ -20,9 +20,9 @@ import pytest
 from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from kboss.accounts import auth
 from kboss.app import create_app
-from kboss.services import auth
-from kboss.services.context import ROLE_ADMIN, ROLE_MEMBER
+from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
 from kboss.settings import Settings
 from tests.support.databases import SqliteFactory
 from tests.support.site import serve

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
-from kboss.cli_demo import add_demo_center
+from kboss.cli.demo import add_demo_center
 from tests.support.databases import SqliteFactory
 from tests.web.browser import PASSWORD, Console, api, running_console, shot
 from tests.web.test_console import fill

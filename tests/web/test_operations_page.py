@@ -9,8 +9,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
-from kboss.cli_demo import add_demo_center
-from kboss.services.op_simulated import KIND_STEPS
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.simulated_plan import KIND_STEPS
 from tests.support.databases import SqliteFactory
 from tests.web.browser import Console, api, running_console, shot
 

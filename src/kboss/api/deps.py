@@ -10,13 +10,13 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kboss.api.params import Params
+from kboss.accounts.auth import principal_from_token
 from kboss.api.state import AppState
+from kboss.common.context import ROLE_ADMIN, Ctx, Principal
+from kboss.common.validation import screen_params
 from kboss.db.models import Org
 from kboss.errors import Unauthenticated
-from kboss.services.auth import principal_from_token
-from kboss.services.context import ROLE_ADMIN, Ctx, Principal
-from kboss.services.validation import screen_params
+from kboss.wire.params import Params
 
 SESSION_COOKIE = "kboss_session"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kboss.common.offer_cache import TtlCache
 from kboss.crypto import SecretBox
-from kboss.services.offer_cache import TtlCache
 from kboss.settings import Settings
 
 

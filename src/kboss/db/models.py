@@ -123,7 +123,7 @@ class Cluster(Base):
     clusterjoin: Mapped[str] = mapped_column(Text, default="")
     kubeconfig: Mapped[str] = mapped_column(Text, default="")
     ready: Mapped[int] = mapped_column(Integer, default=0)
-    # Build state (kboss.services.cluster_states): installing / ready / failed, and why it failed.
+    # Build state (kboss.catalog.cluster_states): installing / ready / failed, and why it failed.
     state: Mapped[str | None] = mapped_column(String(16))
     state_reason: Mapped[str | None] = mapped_column(Text)
     # How the record came to be: "built" by kboss, or "imported" from an existing cluster.

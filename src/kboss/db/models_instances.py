@@ -27,7 +27,7 @@ class Instance(Base):
     # and this makes that a refused insert instead of two rows owning the same objects.
     __table_args__ = (
         UniqueConstraint("clusterid", "namespace_name", "service_name", name="uq_instance_names"),
-        Index("uq_instance_nodeport", "clusterid", "source_outsideport", unique=True),  # services/nodeports.py
+        Index("uq_instance_nodeport", "clusterid", "source_outsideport", unique=True),  # instances/nodeports.py
     )
     id: Mapped[str] = id_column()
     orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
@@ -64,7 +64,7 @@ class Instance(Base):
     source_ingresshost: Mapped[str] = mapped_column(String(253), default="")
     state: Mapped[str] = mapped_column(String(16), index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    # "degraded" once a forced worker removal took the node its pods needed (`services.instance_health`), else "".
+    # "degraded" once a forced worker removal took the node its pods needed (`instances.health`), else "".
     health: Mapped[str] = mapped_column(String(16), default="", server_default="")
     health_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     # [{"role", "type", "model", "unit", "component_id", "stock_id", "amount"}]: amounts in the component's unit.

@@ -1,1 +1,5 @@
-"""kboss.kube"""
+"""The Kubernetes adapter: a small API client, objects built as data (manifests, labels, instance specs),
+server-side apply, node operations, capacity, metrics and views.
+
+May import only the core modules.
+"""

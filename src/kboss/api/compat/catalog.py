@@ -11,11 +11,12 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from kboss.api.compat.registry import compat
-from kboss.api.errors import envelope, ok
-from kboss.api.params import flag
-from kboss.services import buy, centers, clusters, components, devices, labels
-from kboss.services.context import Ctx
-from kboss.services.listing import page_from_params
+from kboss.catalog import centers, clusters, components, devices, labels
+from kboss.common.context import Ctx
+from kboss.common.listing import page_from_params
+from kboss.instances import buy
+from kboss.wire.errors import envelope, ok
+from kboss.wire.params import flag
 
 CPCC = "/dev/cpcc"
 

@@ -15,15 +15,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from kboss.api.compat.registry import compat
-from kboss.api.errors import envelope, ok
+from kboss.clusters import ops as cluster_ops
+from kboss.clusters.ops import Started
+from kboss.common.context import Ctx
 from kboss.db.models import Cluster, Device
 from kboss.db.models_ops import Operation
-from kboss.services import cluster_ops
-from kboss.services.cluster_ops import Started
-from kboss.services.context import Ctx
-from kboss.services.op_states import SUCCEEDED, TERMINAL
-from kboss.services.operations import wait_operation
+from kboss.operations.service import wait_operation
+from kboss.operations.states import SUCCEEDED, TERMINAL
 from kboss.settings import get_settings
+from kboss.wire.errors import envelope, ok
 
 CPCC = "/dev/cpcc"
 

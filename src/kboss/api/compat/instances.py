@@ -11,13 +11,14 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from kboss.api.compat.registry import compat
-from kboss.api.errors import ok
-from kboss.api.jsonresp import EnvelopeResponse
-from kboss.api.params import flag
-from kboss.services import boards, buy, instances
-from kboss.services.context import Ctx
-from kboss.services.instance_records import instance_echo, list_instances
-from kboss.services.listing import page_from_params
+from kboss.common.context import Ctx
+from kboss.common.listing import page_from_params
+from kboss.instances import boards, buy
+from kboss.instances import service as instances
+from kboss.instances.records import instance_echo, list_instances
+from kboss.wire.errors import ok
+from kboss.wire.jsonresp import EnvelopeResponse
+from kboss.wire.params import flag
 
 CPCC = "/dev/cpcc"
 APPLIED = "请10秒后查看实时资源实例面板"

@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kboss.api.compat import required
 from kboss.api.deps import open_context
-from kboss.api.params import request_params
+from kboss.common.context import Ctx
+from kboss.common.validation import screen_params
 from kboss.errors import NotFound
-from kboss.services.context import Ctx
-from kboss.services.validation import screen_params
+from kboss.wire import required
+from kboss.wire.params import request_params
 
 Handler = Callable[[Ctx, dict[str, Any]], Awaitable[Response]]
 HANDLERS: dict[str, Handler] = {}

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from kboss.accounts import auth
 from kboss.api.deps import SESSION_COOKIE, CurrentUser, Session, State
-from kboss.services import auth
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

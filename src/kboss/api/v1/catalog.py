@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 
 from kboss.api.deps import CtxDep
-from kboss.services import buy, centers, clusters, components, devices, labels
-from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
+from kboss.catalog import centers, clusters, components, devices, labels
+from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
+from kboss.instances import buy
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 JsonBody = Body(default_factory=dict)

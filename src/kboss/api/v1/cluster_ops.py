@@ -1,5 +1,5 @@
 """Native routes that build and dismantle clusters, and drain a node. Each answers 202 with the operation to follow at
-/api/v1/operations/{id}; the checks are those of the compat endpoints (`kboss.services.cluster_ops`)."""
+/api/v1/operations/{id}; the checks are those of the compat endpoints (`kboss.clusters.ops`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Body
 
 from kboss.api.deps import CtxDep
-from kboss.services import cluster_ops, cluster_ops_drain
-from kboss.services.cluster_ops import Started
-from kboss.services.clusters import get_cluster
-from kboss.services.operations import operation_summary
+from kboss.catalog.clusters import get_cluster
+from kboss.clusters import drain as cluster_ops_drain
+from kboss.clusters import ops as cluster_ops
+from kboss.clusters.ops import Started
+from kboss.operations.service import operation_summary
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["cluster operations"])
 JsonBody = Body(default_factory=dict)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from kboss.api.deps import CtxDep
+from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
+from kboss.instances import boards, buy
+from kboss.instances import service as instances
+from kboss.instances.records import get_instance, instance_health, instance_row, list_instances, usernames
 from kboss.kube.instance_spec import MAX_REPLICAS
-from kboss.services import boards, buy, instances
-from kboss.services.instance_records import get_instance, instance_health, instance_row, list_instances, usernames
-from kboss.services.listing import MAX_PAGE, MAX_ROWS, Page
 
 router = APIRouter(prefix="/api/v1", tags=["instances"])
 JsonBody = Body(default_factory=dict)

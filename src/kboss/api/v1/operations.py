@@ -11,8 +11,8 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.api.deps import CtxDep
-from kboss.services import operations
-from kboss.services.op_states import TERMINAL
+from kboss.operations import service as operations
+from kboss.operations.states import TERMINAL
 
 router = APIRouter(prefix="/api/v1/operations", tags=["operations"])
 # How often a followed log looks for news; settings may override it (`operation_follow_seconds`).

@@ -7,7 +7,7 @@ import { button, clear, emptyState, errorNotice, formDialog, h, pageHeader, spin
 import { confirmAndDelete, listClusters, pickCenter } from "./common.js";
 
 export const TYPES = ["cpu", "memory", "disk", "gpu"];
-// The units a price may be per, first one the default (same table as kboss.services.units).
+// The units a price may be per, first one the default (same table as kboss.pricing.units).
 const RESOURCE_UNITS = {
   cpu: ["核", "core", "m"],
   memory: ["Gi", "Mi", "Ti", "Ki"],

@@ -1,0 +1,129 @@
+"""Compute centers (the spec's cpclist): a site with its site-agent URL and API credentials."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import exists, select
+
+from kboss.common.context import Ctx
+from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.records import date_text, get_owned
+from kboss.common.validation import HttpUrl, Input, OptionalDate, Phone, Secret, Text, check_date_order, parse
+from kboss.crypto import mask
+from kboss.db.models import Center, Cluster, Device, Org
+from kboss.errors import Conflict, InvalidParameter
+
+# No agent answers here: the `.invalid` top-level domain is reserved, so nothing can ever be reached by mistake.
+SIMULATED_URL = "https://simulated.invalid"
+_AGENT_FIELDS = ("pcapi_url", "api_user", "api_pwd")
+SORTABLE = {"name": Center.name, "enable_date": Center.enable_date, "expire_date": Center.expire_date}
+
+
+class CenterInput(Input):
+    name: Text
+    pcapi_url: HttpUrl
+    api_user: Text
+    api_pwd: Secret
+    contactname: Text
+    contactphone: Phone
+    enable_date: OptionalDate = None
+    expire_date: OptionalDate = None
+
+
+def center_row(center: Center, ctx: Ctx, reveal: bool = False, org_name: str = "") -> dict[str, Any]:
+    show_secret = reveal and ctx.principal.is_admin
+    return {
+        "id": center.id,
+        "name": center.name,
+        "orgid": center.orgid,
+        "pcapi_url": center.pcapi_url,
+        "api_user": center.api_user,
+        "api_pwd": ctx.box.open(center.api_pwd) if show_secret else mask(center.api_pwd),
+        "enable_date": date_text(center.enable_date),
+        "expire_date": date_text(center.expire_date),
+        "contactname": center.contactname,
+        "contactphone": center.contactphone,
+        "orgid_text": org_name,
+        "simulated": center.simulated,
+    }
+
+
+async def list_centers(ctx: Ctx, page: Page, reveal: bool = False) -> dict[str, Any]:
+    query = select(Center).where(Center.orgid == ctx.orgid)
+    query = query.order_by(*order_by(SORTABLE, page.sort, [Center.created_at, Center.id]))
+    org_name = await ctx.session.scalar(select(Org.name).where(Org.id == ctx.orgid)) or ""
+    return await paged_rows(ctx.session, query, page, lambda c: center_row(c, ctx, reveal, org_name))
+
+
+async def get_center(ctx: Ctx, center_id: str | None, param: str = "cpcid") -> Center:
+    return await get_owned(ctx, Center, center_id, param, "算力中心")
+
+
+async def add_center(ctx: Ctx, params: Mapping[str, Any], simulated: bool = False) -> Center:
+    ctx.require_admin()
+    data = parse(CenterInput, params)
+    check_date_order(data.enable_date, data.expire_date, "enable_date", "expire_date")
+    values = data.model_dump()
+    values["api_pwd"] = ctx.box.seal(data.api_pwd)
+    center = Center(orgid=ctx.orgid, simulated=simulated, **values)
+    ctx.session.add(center)
+    await ctx.session.commit()
+    return center
+
+
+async def create_center(ctx: Ctx, params: Mapping[str, Any]) -> Center:
+    """The native API's add: as `add_center`; `simulated: true` (never the default) makes a simulated center, whose
+    machines and clusters live in memory, to try kboss without machines. It has no site agent to fill in."""
+    simulated = params.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise InvalidParameter("simulated", "应为 true 或 false")
+    if not simulated:
+        return await add_center(ctx, params)
+    for name in _AGENT_FIELDS:
+        if str(params.get(name) or "").strip():
+            raise InvalidParameter(name, "模拟算力中心没有站点服务,不要填写该项")
+    return await add_center(ctx, {**params, **simulated_agent()}, simulated=True)
+
+
+def simulated_agent() -> dict[str, str]:
+    """The agent fields of a simulated center: an address nothing answers, a password nobody needs."""
+    return {"pcapi_url": SIMULATED_URL, "api_user": "simulated", "api_pwd": secrets.token_urlsafe(18)}
+
+
+async def update_center(ctx: Ctx, params: Mapping[str, Any]) -> Center:
+    ctx.require_admin()
+    center = await get_center(ctx, params.get("id"), "id")
+    merged = {**center_row(center, ctx, reveal=False), **_present(params)}
+    data = parse(CenterInput, merged)
+    check_date_order(data.enable_date, data.expire_date, "enable_date", "expire_date")
+    for field, value in data.model_dump(exclude={"api_pwd"}).items():
+        setattr(center, field, value)
+    if not keeps_secret(data.api_pwd):
+        center.api_pwd = ctx.box.seal(data.api_pwd)
+    await ctx.session.commit()
+    return center
+
+
+async def delete_center(ctx: Ctx, center_id: str | None) -> Center:
+    ctx.require_admin()
+    center = await get_center(ctx, center_id, "id")
+    if await ctx.session.scalar(select(exists().where(Device.cpcid == center.id))):
+        raise Conflict(f"算力中心 {center.name} 下还有算力设备,请先移除设备")
+    if await ctx.session.scalar(select(exists().where(Cluster.cpcid == center.id))):
+        raise Conflict(f"算力中心 {center.name} 下还有算力集群,请先移除集群")
+    await ctx.session.delete(center)
+    await ctx.session.commit()
+    return center
+
+
+def keeps_secret(value: str | None) -> bool:
+    """An update that sends back the mask (or nothing) keeps the stored secret as it is."""
+    return value is None or value == "" or set(value) == {"*"}
+
+
+def _present(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters the caller actually sent; absent ones keep their stored value."""
+    return {key: value for key, value in params.items() if value is not None}

@@ -1,0 +1,150 @@
+"""Cluster records (the spec's cpccluster). Building clusters is the operations' work; here are the records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from sqlalchemy import select
+
+from kboss import messages
+from kboss.catalog.centers import get_center
+from kboss.catalog.cluster_states import cluster_state
+from kboss.common.context import Ctx
+from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.records import date_text, get_owned
+from kboss.common.validation import Input, OptionalDate, Text, check_date_order, parse
+from kboss.crypto import mask
+from kboss.db.models import Cluster, Device
+from kboss.errors import InvalidParameter
+
+CLUSTERTYPE_TEXT = {0: "kubernetes", 1: "slurm"}
+SORTABLE = {"name": Cluster.name, "enable_date": Cluster.enable_date, "export_date": Cluster.export_date}
+# Fields the spec says an update must not change: they belong to the cluster's build.
+_FIXED_ON_UPDATE = {"controllerid": "controllerid", "cluster_type": "clustertype", "clusterjoin": "clusterjoin"}
+
+
+class ClusterUpdate(Input):
+    name: Text
+    enable_date: OptionalDate = None
+    export_date: OptionalDate = None
+
+
+class ClusterImport(Input):
+    cpcid: Text
+    name: Text
+    kubeconfig: str
+    enable_date: OptionalDate = None
+    export_date: OptionalDate = None
+
+
+def cluster_row(cluster: Cluster, ctx: Ctx, controller_ip: str | None, reveal: bool = False) -> dict[str, Any]:
+    show_secret = reveal and ctx.principal.is_admin
+    return {
+        "id": cluster.id,
+        "name": cluster.name,
+        "cpcid": cluster.cpcid,
+        "clustertype": str(cluster.clustertype),
+        "controllerid": cluster.controllerid,
+        "enable_date": date_text(cluster.enable_date),
+        "export_date": date_text(cluster.export_date),
+        "clusterjoin": ctx.box.open(cluster.clusterjoin) if show_secret else mask(cluster.clusterjoin),
+        "kubeconfig": ctx.box.open(cluster.kubeconfig) if show_secret else mask(cluster.kubeconfig),
+        "ready": cluster.ready,
+        "state": cluster_state(cluster),
+        "state_reason": cluster.state_reason or "",
+        "origin": cluster.origin,
+        "clustertype_text": CLUSTERTYPE_TEXT.get(cluster.clustertype, str(cluster.clustertype)),
+        "controllerid_text": controller_ip or "",
+    }
+
+
+async def list_clusters(ctx: Ctx, center_id: str | None, page: Page, reveal: bool = False) -> dict[str, Any]:
+    center = await get_center(ctx, center_id)
+    ips = dict((await ctx.session.execute(select(Device.id, Device.ip).where(Device.cpcid == center.id))).all())
+    query = select(Cluster).where(Cluster.orgid == ctx.orgid, Cluster.cpcid == center.id)
+    query = query.order_by(*order_by(SORTABLE, page.sort, [Cluster.created_at, Cluster.id]))
+    return await paged_rows(
+        ctx.session, query, page, lambda c: cluster_row(c, ctx, ips.get(c.controllerid or ""), reveal)
+    )
+
+
+async def get_cluster(ctx: Ctx, cluster_id: str | None, param: str = "clusterid") -> Cluster:
+    return await get_owned(ctx, Cluster, cluster_id, param, "算力集群")
+
+
+async def update_cluster(ctx: Ctx, params: Mapping[str, Any]) -> Cluster:
+    ctx.require_admin()
+    cluster = await get_cluster(ctx, params.get("id"), "id")
+    if params.get("cpcid") and params["cpcid"] != cluster.cpcid:
+        raise InvalidParameter("cpcid", "集群不属于该算力中心")
+    for param, field in _FIXED_ON_UPDATE.items():
+        sent = params.get(param)
+        if sent not in (None, "") and str(sent) != str(getattr(cluster, field) or ""):
+            raise InvalidParameter(param, "只能修改集群名称和启用/停止时间")
+    current = {"name": cluster.name, "enable_date": cluster.enable_date, "export_date": cluster.export_date}
+    data = parse(ClusterUpdate, {**current, **{k: v for k, v in params.items() if v is not None}})
+    check_date_order(data.enable_date, data.export_date, "enable_date", "export_date")
+    cluster.name, cluster.enable_date, cluster.export_date = data.name, data.enable_date, data.export_date
+    await ctx.session.commit()
+    return cluster
+
+
+async def import_cluster(ctx: Ctx, params: Mapping[str, Any]) -> tuple[Cluster, dict[str, Any]]:
+    """Record an existing cluster so that components and stock can be attached to it."""
+    ctx.require_admin()
+    data = parse(ClusterImport, params)
+    check_date_order(data.enable_date, data.export_date, "enable_date", "export_date")
+    await get_center(ctx, data.cpcid)
+    server = kubeconfig_server(data.kubeconfig)
+    cluster = Cluster(
+        orgid=ctx.orgid,
+        cpcid=data.cpcid,
+        name=data.name,
+        clustertype=0,
+        enable_date=data.enable_date,
+        export_date=data.export_date,
+        kubeconfig=ctx.box.seal(data.kubeconfig),
+        ready=1,
+        origin="imported",
+    )
+    ctx.session.add(cluster)
+    await ctx.session.commit()
+    return cluster, await probe_reachability(server)
+
+
+def kubeconfig_server(text: str) -> str:
+    """The API server URL of the kubeconfig's current context; refuses text that is not a kubeconfig."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidParameter("kubeconfig", messages.yaml_problem(exc)) from None
+    if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
+        raise InvalidParameter("kubeconfig", "不是 kubeconfig 文件")
+    contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or [] if isinstance(c, dict)}
+    clusters = {c.get("name"): c.get("cluster", {}) for c in config.get("clusters") or [] if isinstance(c, dict)}
+    current = contexts.get(config.get("current-context")) or next(iter(contexts.values()), None)
+    if not current:
+        raise InvalidParameter("kubeconfig", "没有可用的 context")
+    server = (clusters.get(current.get("cluster")) or {}).get("server")
+    if not server or not urlsplit(str(server)).hostname:
+        raise InvalidParameter("kubeconfig", "context 指向的集群没有 server 地址")
+    return str(server)
+
+
+CONNECT_TIMEOUT = 3.0
+
+
+async def probe_reachability(server: str) -> dict[str, Any]:
+    parts = urlsplit(server)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        return {"server": server, "reachable": False, "detail": f"无法连接 {parts.hostname}:{port}: {exc!r}"}
+    writer.close()
+    await writer.wait_closed()
+    return {"server": server, "reachable": True, "detail": f"{parts.hostname}:{port} 可连接"}

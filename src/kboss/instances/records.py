@@ -1,0 +1,234 @@
+"""Instance records: where an instance lives, how it is found, and how it reads in answers.
+
+Shared by the instance flows (`kboss.instances.service`), the live boards and the buy page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from kboss.catalog.centers import get_center
+from kboss.catalog.clusters import get_cluster
+from kboss.common.context import Ctx
+from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.records import time_text
+from kboss.crypto import SecretBox
+from kboss.db.models import Center, Cluster, User
+from kboss.db.models_instances import Instance
+from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, NotFound
+from kboss.instances.health import HEALTH_TEXT, Health, health_of
+from kboss.pricing import stock
+from kboss.redaction import MASK
+from kboss.sites.simulated.site import SiteLike, site_for_center
+
+# The only request parameters that shape an instance. Names (namespace, controller...) are never taken from a
+# caller: they derive from the ids, so nobody can point an instance at another organisation's namespace.
+SPEC_FIELDS = (
+    "source_name",
+    "instance_type",
+    "source_podengine",
+    "source_replicasetnum",
+    "pod_imagepath",
+    "source_authuser",
+    "source_authpasswd",
+    "source_cpurate",
+    "source_memrate",
+    "source_gpu",
+    "gpu_model",
+    "disk_sys_limit",
+    "source_storagelimits",
+    "source_mountpath",
+    "source_selflabel",
+    "source_nodeselector",
+    "source_portmode",
+    "source_restartpolicy",
+    "source_apiport",
+    "source_insideport",
+    "source_outsideport",
+    "source_schedule",
+    "source_ingresshost",
+)
+IMMUTABLE = ("instance_type", "source_podengine")  # another controller kind is another instance
+SORTABLE = {"source_name": Instance.source_name, "created_at": Instance.created_at, "state": Instance.state}
+# A read of instances waits this long for the cluster's pods, then says `unknown` rather than hang the page.
+HEALTH_READ_SECONDS = 5.0
+STATE_TEXT = {"applying": "创建中", "ready": "就绪", "updating": "变更中", "deleting": "删除中", "failed": "失败"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an instance lives
+
+
+async def find_cluster(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> tuple[Center, Cluster]:
+    """The caller's org's cluster, and its center; `cpcid`, when given, must be that center."""
+    cluster = await get_cluster(ctx, clusterid)
+    if cpcid and cpcid != cluster.cpcid:
+        raise InvalidParameter("cpcid", "集群不属于该算力中心")
+    return await get_center(ctx, cluster.cpcid), cluster
+
+
+def kubeconfig_of(ctx: Ctx, cluster: Cluster) -> str:
+    if not cluster.kubeconfig:
+        raise Conflict(f"集群 {cluster.name} 还没有 kubeconfig (尚未建成或未导入),不能操作")
+    return ctx.box.open(cluster.kubeconfig)
+
+
+async def end_reads(ctx: Ctx) -> None:
+    """End the read transaction before a call to a site: no connection is held idle across the network.
+    (A commit, not a rollback: a rollback would expire the rows read, which async code cannot reload lazily.)"""
+    await ctx.session.commit()
+
+
+def site_for(ctx: Ctx, center: Center, cluster: Cluster | None = None) -> SiteLike:
+    """The center's site agent; for a center marked simulated (only), its in-memory simulated site."""
+    return site_for_center(center, ctx.box, ctx.session, cluster.id if cluster is not None else None)
+
+
+def needs_of(instance: Instance) -> list[stock.Need]:
+    return [stock.Need.from_json(item) for item in instance.stock or []]
+
+
+def agent_params(instance: Instance, ctx: Ctx) -> dict[str, str]:
+    """What the site agent's yaml_apply_delete needs to rebuild this instance's objects."""
+    return spec_params(instance, ctx.box)
+
+
+def spec_params(instance: Instance, box: SecretBox) -> dict[str, str]:
+    """`agent_params` with the deployment's box (steps have no request context)."""
+    values = {name: getattr(instance, name) for name in SPEC_FIELDS if name != "source_authpasswd"}
+    values["source_authpasswd"] = box.open(instance.source_authpasswd)
+    values.update(
+        id=instance.id,
+        clusterid=instance.clusterid,
+        cpcid=instance.cpcid,
+        orgid=instance.orgid,
+        namespace_name=instance.namespace_name,
+        serviceaccount_name=instance.serviceaccount_name,
+        podcd_name=instance.podcd_name,
+        service_name=instance.service_name,
+    )
+    return {key: "" if value is None else str(value) for key, value in values.items()}
+
+
+async def get_instance(ctx: Ctx, instance_id: str | None, param: str = "id") -> Instance:
+    """The instance, when the caller may see it: its owner, or an admin of its org."""
+    if not instance_id:
+        raise MissingParameter(param)
+    query = select(Instance).where(Instance.id == str(instance_id), Instance.orgid == ctx.orgid)
+    if not ctx.principal.is_admin:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    found = await ctx.session.scalar(query)
+    if found is None:
+        raise NotFound(f"资源实例不存在: {instance_id}")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+async def list_instances(
+    ctx: Ctx, cpcid: str | None, clusterid: str | None, page: Page, reveal: bool = False
+) -> dict[str, Any]:
+    center, cluster = await find_cluster(ctx, cpcid, clusterid)
+    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == cluster.id)
+    if not ctx.principal.is_admin:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    query = query.order_by(*order_by(SORTABLE, page.sort, [Instance.created_at, Instance.id]))
+    result = await paged_rows(ctx.session, query, page, lambda i: {"instance": i})
+    found = [row["instance"] for row in result["rows"]]
+    names = await usernames(ctx, {instance.userid for instance in found})
+    pods = await cluster_pods(ctx, center, cluster) if found else []
+    result["rows"] = [
+        {
+            **instance_row(row["instance"], ctx, names, health_of(row["instance"], pods), reveal),
+            "row_num_": row["row_num_"],
+        }
+        for row in result["rows"]
+    ]
+    return result
+
+
+async def cluster_pods(ctx: Ctx, center: Center, cluster: Cluster) -> list[dict[str, Any]] | None:
+    """The cluster's pod rows for the instances' health, or None when it does not answer (a read does not fail
+    for that: the health says `unknown`)."""
+    try:
+        kubeconfig = kubeconfig_of(ctx, cluster)
+        await end_reads(ctx)
+        async with site_for(ctx, center, cluster) as site:
+            return await site.cluster_pods(kubeconfig, HEALTH_READ_SECONDS)
+    except KbossError:
+        return None
+
+
+async def instance_health(ctx: Ctx, instance: Instance) -> Health:
+    center, cluster = await find_cluster(ctx, None, instance.clusterid)
+    return health_of(instance, await cluster_pods(ctx, center, cluster))
+
+
+def state_text(instance: Instance, health: Health) -> str:
+    """就绪 only for a ready instance whose pods all run; otherwise what its pods do."""
+    if instance.state == "ready":
+        return HEALTH_TEXT[health.state]
+    return STATE_TEXT.get(instance.state, instance.state)
+
+
+async def instances_in_cluster(ctx: Ctx, clusterid: str, *, mine_only: bool) -> list[Instance]:
+    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == clusterid)
+    if mine_only:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    return list((await ctx.session.scalars(query.order_by(Instance.created_at, Instance.id))).all())
+
+
+async def usernames(ctx: Ctx, user_ids: set[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    query = select(User.id, User.username).where(User.id.in_(user_ids), User.orgid == ctx.orgid)
+    return {uid: name for uid, name in (await ctx.session.execute(query)).all()}
+
+
+def _password(instance: Instance, ctx: Ctx, reveal: bool) -> str:
+    return ctx.box.open(instance.source_authpasswd) if reveal and ctx.principal.is_admin else MASK
+
+
+def instance_row(
+    instance: Instance, ctx: Ctx, names: Mapping[str, str], health: Health, reveal: bool = False
+) -> dict[str, Any]:
+    """A row of get_cpcpodyaml: the spec's fields (numbers as numbers), then kboss's own."""
+    row: dict[str, Any] = {"id": instance.id}
+    row.update({name: getattr(instance, name) for name in ("namespace_name", "serviceaccount_name", "podcd_name")})
+    row.update(service_name=instance.service_name, clusterid=instance.clusterid, cpcid=instance.cpcid)
+    row.update({name: getattr(instance, name) for name in SPEC_FIELDS})
+    row["source_authpasswd"] = _password(instance, ctx, reveal)
+    row.update(
+        username=names.get(instance.userid, instance.userid),
+        userid=instance.userid,
+        orgid=instance.orgid,
+        cpu_model=instance.cpu_model,
+        state=instance.state,
+        state_text=state_text(instance, health),
+        health=health.state,
+        health_reason=health.reason,
+        last_error=instance.last_error,
+        stock=stock_lines(instance),
+        created_at=time_text(instance.created_at),
+        updated_at=time_text(instance.updated_at),
+    )
+    return row
+
+
+def stock_lines(instance: Instance) -> list[dict[str, Any]]:
+    """The components the instance draws on (a line without a model: the one `stock.lookup`'s rule chose)."""
+    keys = ("role", "type", "model", "unit", "amount")
+    return [{key: value for key, value in item.items() if key in keys} for item in instance.stock or []]
+
+
+def instance_echo(instance: Instance, ctx: Ctx, action: str | None = None) -> dict[str, Any]:
+    """The answer of new/update_cpcpodyaml: the parameters echoed as strings, names and ids, password masked."""
+    echo: dict[str, Any] = {k: "" if v is None else str(v) for k, v in agent_params(instance, ctx).items()}
+    echo["source_authpasswd"] = MASK
+    echo.update(cpu_model=instance.cpu_model, state=instance.state, stock=stock_lines(instance))
+    return {"action": action, **echo} if action else echo

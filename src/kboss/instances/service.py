@@ -1,0 +1,446 @@
+"""Container instances (the spec's cpcpodyaml): a row, the stock it holds, and its objects in the cluster.
+
+The invariant: an instance row exists exactly while its objects may exist in the cluster, and holds its stock
+all that time. So every change is: validate everything; write the row and take the stock in one transaction;
+call the cluster's site agent; then either confirm, or undo both (deleting whatever the agent may have
+created). The agent is never called inside a transaction: a slow cluster must not hold database locks.
+
+States (`kboss.db.models_instances.STATES`) make concurrent changes of one instance safe: a change claims the
+row with a conditional UPDATE of its state, so two deletes can never both release the stock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from kboss.catalog.centers import keeps_secret
+from kboss.common.context import Ctx
+from kboss.db.models import Cluster, User, utcnow
+from kboss.db.models_instances import Instance
+from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter
+from kboss.ids import new_id
+from kboss.instances import nodeports
+from kboss.instances.records import (
+    IMMUTABLE,
+    SPEC_FIELDS,
+    STATE_TEXT,
+    agent_params,
+    find_cluster,
+    get_instance,
+    kubeconfig_of,
+    needs_of,
+    site_for,
+)
+from kboss.kube.instance_spec import InstanceSpec
+from kboss.kube.labels import format_selector
+from kboss.kube.manifests import object_refs
+from kboss.kube.quantity import format_bytes
+from kboss.pricing import stock
+from kboss.sites import SiteUnreachable
+from kboss.sites.simulated.site import SiteLike
+
+log = logging.getLogger("kboss.instances")
+
+
+def _clear_offers(ctx: Ctx) -> None:
+    if ctx.offers:  # quotes must not show stock from before this change
+        ctx.offers.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+def _fields(params: Mapping[str, Any], *, keep_masked_password: bool) -> dict[str, str]:
+    fields = {name: str(params[name]) for name in SPEC_FIELDS if params.get(name) is not None}
+    if keep_masked_password and keeps_secret(fields.get("source_authpasswd")):
+        fields.pop("source_authpasswd", None)  # "******" sent back from a listing keeps the stored password
+    return fields
+
+
+def _names(instance_id: str, cluster: Cluster, orgid: str) -> dict[str, str]:
+    return {"id": instance_id, "clusterid": cluster.id, "cpcid": cluster.cpcid, "orgid": orgid}
+
+
+def _columns(spec: InstanceSpec, fields: Mapping[str, str]) -> dict[str, Any]:
+    """Row values: the spec's validated values (defaults filled in), quantities as the caller wrote them."""
+    return {
+        "namespace_name": spec.namespace,
+        "serviceaccount_name": spec.service_account,
+        "podcd_name": spec.controller,
+        "service_name": spec.service,
+        "source_name": spec.display_name,
+        "instance_type": spec.instance_type,
+        "source_podengine": spec.engine,
+        "source_replicasetnum": spec.replicas,
+        "pod_imagepath": spec.image,
+        "source_authuser": spec.auth_user,
+        "source_cpurate": fields["source_cpurate"].strip(),
+        "source_memrate": fields["source_memrate"].strip(),
+        "source_gpu": spec.gpu,
+        "gpu_model": spec.gpu_model,
+        "disk_sys_limit": format_bytes(spec.ephemeral_bytes) if spec.ephemeral_bytes else "0",
+        "source_storagelimits": format_bytes(spec.storage_bytes) if spec.storage_bytes else "0",
+        "source_mountpath": spec.mount_path,
+        "source_selflabel": ":".join(spec.self_label) if spec.self_label else "",
+        "source_nodeselector": format_selector(spec.node_selector),
+        "source_portmode": spec.port_mode,
+        "source_restartpolicy": spec.restart_policy,
+        "source_apiport": spec.api_port,
+        "source_insideport": spec.inside_port,
+        "source_outsideport": spec.outside_port,
+        "source_schedule": spec.schedule if spec.engine == "CronJob" else "",
+        "source_ingresshost": spec.ingress_host,
+    }
+
+
+def _models(params: Mapping[str, Any], spec: InstanceSpec, previous: Sequence[stock.Need] = ()) -> dict[str, str]:
+    """The component model per role: the request's, else the one the instance already draws on."""
+    before = {need.role: need.model for need in previous}
+    models = {role: str(params.get(param) or before.get(role) or "") for role, param in stock.ROLE_PARAM.items()}
+    models["gpu"] = spec.gpu_model
+    return models
+
+
+async def _needs(ctx: Ctx, cluster: Cluster, spec: InstanceSpec, models: Mapping[str, str]) -> list[stock.Need]:
+    offers = await stock.cluster_offers(ctx.session, ctx.orgid, cluster.cpcid, cluster.id)
+    return stock.needs_for(offers, stock.instance_requests(spec), models)
+
+
+async def _owner(ctx: Ctx, userid: Any) -> str:
+    """The caller, or (admins only) another user of the org, as the spec's optional `userid` allows."""
+    if not userid or str(userid) == ctx.principal.user_id:
+        return ctx.principal.user_id
+    ctx.require_admin()
+    found = await ctx.session.scalar(select(User.id).where(User.id == str(userid), User.orgid == ctx.orgid))
+    if found is None:
+        raise InvalidParameter("userid", "该组织没有此用户")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Create
+
+
+async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
+    center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
+    owner = await _owner(ctx, params.get("userid"))
+    fields = _fields(params, keep_masked_password=False)
+    instance_id = new_id()
+    spec = InstanceSpec.from_params({**fields, **_names(instance_id, cluster, ctx.orgid)})
+    if not spec.display_name:
+        raise MissingParameter("source_name")
+    if not str(params.get("cpu_model") or "").strip():
+        raise MissingParameter("cpu_model")
+    if spec.gpu and not spec.gpu_model:
+        raise MissingParameter("gpu_model")
+    needs = await _needs(ctx, cluster, spec, _models(params, spec))
+    await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port)
+    kubeconfig = kubeconfig_of(ctx, cluster)
+    async with site_for(ctx, center, cluster) as site:  # a real center: its agent; a simulated one: the in-memory site
+        instance = Instance(
+            id=instance_id,
+            orgid=ctx.orgid,
+            userid=owner,
+            cpcid=cluster.cpcid,
+            clusterid=cluster.id,
+            source_authpasswd=ctx.box.seal(spec.auth_password.get_secret_value()),
+            cpu_model=next(n.model for n in needs if n.role == "cpu"),
+            state="applying",
+            stock=[need.as_json() for need in needs],
+            **_columns(spec, fields),
+        )
+        await _insert_holding_stock(ctx, instance, needs)
+        await _apply_new(ctx, site, kubeconfig, instance)
+    return instance
+
+
+async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[stock.Need]) -> None:
+    """One transaction: the stock is taken and the row written, or neither."""
+    cluster_id, port = instance.clusterid, instance.source_outsideport
+    try:
+        await stock.consume(ctx.session, needs)
+        ctx.session.add(instance)
+        await ctx.session.commit()
+    except IntegrityError:
+        await ctx.session.rollback()
+        await nodeports.ensure_free(ctx.session, cluster_id, port)  # lost a race for the port: name the winner
+        raise Conflict("实例名称冲突,请重试") from None
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    _clear_offers(ctx)
+
+
+async def _apply_new(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance) -> None:
+    try:
+        await site.apply_instance(kubeconfig, agent_params(instance, ctx))
+    except KbossError as err:
+        await _undo_create(ctx, site, kubeconfig, instance, err)
+        raise
+    instance.state = "ready"
+    await ctx.session.commit()
+
+
+async def _undo_create(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, err: KbossError) -> None:
+    """Remove what the failed apply may have created, then the row and its stock. When the objects cannot be
+    removed, the row stays (state failed, stock held) so that a later delete can finish the job."""
+    cleaned = isinstance(err, SiteUnreachable) and not err.sent  # the request never left: nothing to remove
+    if not cleaned:
+        try:
+            await site.delete_instance(kubeconfig, agent_params(instance, ctx))
+            cleaned = True
+        except KbossError as cleanup:
+            log.warning("instance %s: cleanup after a failed apply failed: %s", instance.id, cleanup.message)
+    if cleaned:
+        await _remove_row(ctx, instance)
+        return
+    instance.state, instance.last_error = "failed", err.message
+    await ctx.session.commit()
+    err.message = f"{err.message} (集群中可能残留部分对象,实例 {instance.id} 已标记为失败并保留库存,请稍后删除)"
+
+
+async def _remove_row(ctx: Ctx, instance: Instance) -> None:
+    try:
+        await stock.release(ctx.session, needs_of(instance))
+        await ctx.session.delete(instance)
+        await ctx.session.commit()
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    _clear_offers(ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Find, claim
+
+
+async def _find_for_update(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
+    """By `id`; the spec makes it optional, so without it `clusterid` + `source_name` must name exactly one."""
+    if params.get("id"):
+        return await get_instance(ctx, params["id"])
+    name, clusterid = params.get("source_name"), params.get("clusterid")
+    if not (name and clusterid):
+        raise MissingParameter("id")
+    query = select(Instance.id).where(
+        Instance.orgid == ctx.orgid, Instance.clusterid == str(clusterid), Instance.source_name == str(name)
+    )
+    if not ctx.principal.is_admin:
+        query = query.where(Instance.userid == ctx.principal.user_id)
+    ids = list((await ctx.session.scalars(query.limit(2))).all())
+    if len(ids) != 1:
+        raise InvalidParameter("id", "请指定实例 id" if ids else f"集群中没有名为 {name} 的资源实例")
+    return await get_instance(ctx, ids[0])
+
+
+async def _claim(ctx: Ctx, instance: Instance, to_state: str, more: Sequence[stock.Need] = ()) -> str:
+    """Move a ready (or failed) instance to `to_state`, taking `more` stock in the same transaction."""
+    previous = instance.state
+    # The row records the extra stock as soon as it is taken: should kboss die before the change ends, the
+    # row (failed by `fail_abandoned`) still accounts for all of it and a delete gives it all back.
+    held = [*instance.stock, *(need.as_json() for need in more)]
+    try:
+        result = await ctx.session.execute(
+            update(Instance)
+            .where(Instance.id == instance.id, Instance.state.in_(("ready", "failed")))
+            .values(state=to_state, stock=held, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            current = await ctx.session.scalar(select(Instance.state).where(Instance.id == instance.id))
+            text = STATE_TEXT.get(current or "", current or "已删除")
+            raise Conflict(f"资源实例 {instance.id} 正{text},请稍后再试")
+        await stock.consume(ctx.session, more)
+        await ctx.session.commit()
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    set_committed_value(instance, "state", to_state)
+    set_committed_value(instance, "stock", held)
+    if more:
+        _clear_offers(ctx)
+    return previous
+
+
+# ---------------------------------------------------------------------------------------------
+# Update
+
+
+async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
+    """Re-apply with the changed parameters; the stock follows the difference, taken before and given back
+    after the apply, so that a failed update leaves both the cluster and the stock as they were."""
+    instance = await _find_for_update(ctx, params)
+    center, cluster = await find_cluster(ctx, params.get("cpcid"), instance.clusterid)
+    if params.get("clusterid") and params["clusterid"] != instance.clusterid:
+        raise InvalidParameter("clusterid", "实例不属于该集群")
+    old_params = agent_params(instance, ctx)
+    fields = {**{k: old_params[k] for k in SPEC_FIELDS}, **_fields(params, keep_masked_password=True)}
+    for name in IMMUTABLE:
+        if fields[name] != old_params[name]:
+            raise InvalidParameter(name, "创建后不能修改;请删除实例后重新创建")
+    new_params = {**old_params, **fields}
+    spec = InstanceSpec.from_params(new_params)
+    old_needs = needs_of(instance)
+    needs = await _needs(ctx, cluster, spec, _models(params, spec, old_needs))
+    more, less = stock.difference(old_needs, needs)
+    await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port, exclude=instance.id)
+    kubeconfig = kubeconfig_of(ctx, cluster)
+    async with site_for(ctx, center, cluster) as site:
+        previous = await _claim(ctx, instance, "updating", more)
+        try:
+            await site.apply_instance(kubeconfig, new_params)
+        except KbossError as err:
+            await _undo_update(ctx, site, kubeconfig, instance, (previous, old_params, old_needs, more), err)
+            raise
+        await _finish_update(ctx, instance, spec, fields, needs, less)
+        await _drop_stale(ctx, site, kubeconfig, instance, (old_params, new_params))
+    return instance
+
+
+async def _finish_update(
+    ctx: Ctx,
+    instance: Instance,
+    spec: InstanceSpec,
+    fields: Mapping[str, str],
+    needs: Sequence[stock.Need],
+    less: Sequence[stock.Need],
+) -> None:
+    try:
+        await stock.release(ctx.session, less)
+        for column, value in _columns(spec, fields).items():
+            setattr(instance, column, value)
+        instance.source_authpasswd = ctx.box.seal(spec.auth_password.get_secret_value())
+        instance.cpu_model = next(n.model for n in needs if n.role == "cpu")
+        instance.stock = [need.as_json() for need in needs]
+        instance.state, instance.last_error = "ready", ""
+        instance.health, instance.health_reason = "", ""  # re-applied: its pods are placed afresh
+        await ctx.session.commit()
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    _clear_offers(ctx)
+
+
+async def _undo_update(
+    ctx: Ctx,
+    site: SiteLike,
+    kubeconfig: str,
+    instance: Instance,
+    before: tuple[str, dict[str, str], Sequence[stock.Need], Sequence[stock.Need]],
+    err: KbossError,
+) -> None:
+    """Put the old objects back; if even that fails, keep the extra stock too (the cluster may run either)."""
+    previous, old_params, old_needs, more = before
+    try:
+        await site.apply_instance(kubeconfig, old_params)
+        restored = True
+    except KbossError as again:
+        log.warning("instance %s: re-applying after a failed update failed: %s", instance.id, again.message)
+        restored = False
+    try:
+        if restored:  # else the row keeps the extra stock `_claim` recorded: the cluster may run either
+            await stock.release(ctx.session, more)
+            instance.stock = [need.as_json() for need in old_needs]
+        instance.state = previous if restored else "failed"
+        instance.last_error = err.message
+        await ctx.session.commit()
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    _clear_offers(ctx)
+
+
+async def _drop_stale(
+    ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, versions: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    """Delete objects the old parameters had and the new ones do not (an Ingress, a claim, removed replicas'
+    volumes: their stock was just given back). Failing here leaves a note, not a failed update."""
+    try:
+        old, new = (object_refs(InstanceSpec.from_params(p)) for p in versions)
+        kept = {(r["kind"], r["metadata"]["name"]) for r in new}
+        stale = [ref for ref in old if (ref["kind"], ref["metadata"]["name"]) not in kept]
+        if stale:
+            await site.delete_manifests(kubeconfig, yaml.safe_dump_all(stale))
+    except KbossError as err:
+        instance.last_error = f"旧对象未能删除: {err.message}"
+        await ctx.session.commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# Delete
+
+
+async def delete_instance(ctx: Ctx, instance_id: str | None, *, force: bool = False) -> Instance:
+    """Delete the objects through the agent, then give the stock back and delete the row. `force` (admins
+    only) skips the cluster, for a cluster that is gone for good: its objects are then not removed."""
+    instance = await get_instance(ctx, instance_id)
+    center, cluster = await find_cluster(ctx, None, instance.clusterid)
+    if force:
+        ctx.require_admin()
+        await _claim(ctx, instance, "deleting")
+        await _remove_row(ctx, instance)
+        return instance
+    kubeconfig = kubeconfig_of(ctx, cluster)
+    async with site_for(ctx, center, cluster) as site:
+        previous = await _claim(ctx, instance, "deleting")
+        try:
+            await site.delete_instance(kubeconfig, agent_params(instance, ctx))
+        except KbossError as err:
+            instance.state, instance.last_error = previous, err.message
+            await ctx.session.commit()
+            raise
+    await _remove_row(ctx, instance)
+    return instance
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery
+
+# A change of an instance holds its row in one of these states only while one request talks to the agent
+# (a minute at most); older ones were left by a kboss process that died mid-change.
+TRANSIENT_STATES = ("applying", "updating", "deleting")
+
+
+async def fail_abandoned(sessions: async_sessionmaker[AsyncSession], older_than_seconds: float) -> int:
+    """Mark instances stuck in a transient state `failed`, so that their owner can delete them (objects and
+    stock together) instead of facing "正在创建中" forever. Returns how many there were."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_seconds)  # utcnow() drops the µs
+    count = 0
+    async with sessions() as session:
+        for state in TRANSIENT_STATES:
+            result = await session.execute(
+                update(Instance)
+                .where(Instance.state == state, Instance.updated_at < cutoff)
+                .values(state="failed", last_error=_ABANDONED.format(STATE_TEXT[state]), updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            count += result.rowcount  # type: ignore[attr-defined]
+        await session.commit()
+    if count:
+        log.warning("%d instance(s) left half-changed by an interrupted kboss process marked failed", count)
+    return count
+
+
+_ABANDONED = "kboss 在实例{}时中断,集群中的对象可能不完整;请删除该实例 (会一并删除集群中的对象并退还库存) 后重新创建"
+
+
+async def sweep_abandoned(
+    sessions: async_sessionmaker[AsyncSession], stale_seconds: float, every_seconds: float
+) -> None:
+    """`fail_abandoned` at start-up, then every `every_seconds`, until cancelled."""
+    while True:
+        try:
+            await fail_abandoned(sessions, stale_seconds)
+        except DBAPIError:
+            log.warning("instance sweep: database error, retrying", exc_info=True)
+        await asyncio.sleep(every_seconds)

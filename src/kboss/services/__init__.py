@@ -1,1 +1,0 @@
-"""kboss.services"""

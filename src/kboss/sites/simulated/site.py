@@ -1,0 +1,290 @@
+"""A site for a simulated center: machines and clusters in process memory, answered like a site agent would.
+
+Demo only (`kboss demo`, `kboss serve --demo`, or a center added with `simulated: true`). `SimulatedSiteClient`
+has the methods and answer shapes of `SiteClient`; it is chosen only for a center that says it is simulated
+(`Center.simulated`), never for a real one (see `site_for_center`). Nodes are the cluster's devices as the database
+records them; what was applied (pods, objects), node labels and cordoned nodes live in `sim_state.CLUSTERS`, a
+module-level registry keyed by cluster id: it is lost when the process ends, and is not shared between processes.
+Drains follow `sim_drain`. Validation is
+the real one: instance objects are built by `kboss.kube.manifests.build_objects` from `InstanceSpec.from_params`,
+capacity by `kboss.kube.capacity`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kboss.crypto import SecretBox
+from kboss.db.models import Center, Device
+from kboss.errors import InvalidParameter, NotFound
+from kboss.kube import apply as kube_apply
+from kboss.kube import capacity as cap
+from kboss.kube import nodes
+from kboss.kube.ages import age
+from kboss.kube.instance_spec import InstanceSpec
+from kboss.kube.labels import check_unlabel
+from kboss.kube.manifests import build_objects, object_refs
+from kboss.kube.metrics import UNKNOWN
+from kboss.sites.client import SimulatedCenter, SiteClient
+from kboss.sites.simulated import drain as sim_drain
+from kboss.sites.simulated.state import (
+    CLUSTERS,
+    SimCluster,
+    SimNode,
+    drop_pods,
+    forget,
+    forget_gone_nodes,
+    key_of,
+    make_node,
+    node_name,
+    pod_infos,
+    start_pods,
+)
+
+KUBELET_VERSION = "v1.30.0"
+_NONE = "<none>"
+
+
+class SimulatedSiteClient:
+    """Use like `SiteClient`: `async with SimulatedSiteClient(center, session, cluster_id) as site:`."""
+
+    def __init__(self, center: Center, session: AsyncSession, cluster_id: str | None = None) -> None:
+        if not center.simulated:
+            raise ValueError("SimulatedSiteClient is for simulated centers only")
+        self.center = center
+        self._session = session
+        self._cluster_id = cluster_id
+
+    async def __aenter__(self) -> SimulatedSiteClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    async def apply_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
+        spec = InstanceSpec.from_params(dict(params))
+        objects = build_objects(spec)
+        state, found = self._state(), await self._nodes()
+        results = []
+        for obj in objects:
+            key = key_of(obj)
+            results.append(f"{key[0]}/{key[2]} {'configured' if key in state.objects else 'created'}")
+            state.objects[key] = obj
+        workload = key_of(objects[-1])
+        drop_pods(state, workload)
+        start_pods(state, found, workload, objects[-1])
+        return {"action": "apply", "objects": results}
+
+    async def delete_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
+        spec = InstanceSpec.from_params(dict(params))
+        return self._delete(object_refs(spec))
+
+    async def delete_manifests(self, kubeconfig: str, manifests_yaml: str) -> dict[str, Any]:
+        return self._delete(kube_apply.parse_manifests(manifests_yaml))
+
+    async def cluster_pods(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
+        state, now = self._state(), dt.datetime.now(dt.UTC)
+        await self._nodes()
+        return [
+            {
+                "pod_namespace": pod.namespace,
+                "pod_name": pod.name,
+                "pod_ready": "1/1" if pod.node else "0/1",
+                "pod_running": "Running" if pod.node else "Pending",
+                "pod_restart": "0",
+                "pod_age": age(pod.created, now),
+                "pod_ip": pod.ip if pod.node else _NONE,
+                "pod_node": pod.node or _NONE,
+                "pod_nominated_node": _NONE,
+                "pod_readiness_gates": _NONE,
+                "pod_cpu_usage": UNKNOWN,
+                "pod_memory_usage": UNKNOWN,
+            }
+            for pod in state.pods.values()
+        ]
+
+    async def cluster_nodes(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
+        state, now = self._state(), dt.datetime.now(dt.UTC)
+        rows = []
+        for node in await self._nodes():
+            device = node.device
+            placed = [pod for pod in state.pods.values() if pod.node == node.name]
+            requested: dict[str, int] = {}
+            for pod in placed:
+                for resource, amount in pod.requests.items():
+                    requested[resource] = requested.get(resource, 0) + amount
+            rows.append(
+                {
+                    "node_name": node.name,
+                    "node_status": "Ready,SchedulingDisabled" if node.cordoned else "Ready",
+                    "node_role": "control-plane" if node.master else _NONE,
+                    "node_age": age(device.created_at, now),
+                    "node_version": KUBELET_VERSION,
+                    "node_internalip": device.ip or _NONE,
+                    "node_externalip": device.external_ip or _NONE,
+                    "node_osversion": "Ubuntu 22.04 LTS (simulated)",
+                    "node_kernelversion": "5.15.0-simulated",
+                    "node_containeruntime": "containerd://1.7.0",
+                    "ready": True,
+                    "unschedulable": node.cordoned,
+                    "labels": dict(node.labels),
+                    "capacity": dict(node.resources),
+                    "allocatable": dict(node.resources),
+                    "taints": node.taints(),
+                    "requested": {r: f"{v}m" if r == cap.CPU else str(v) for r, v in requested.items()},
+                    "pods": len(placed),
+                }
+            )
+        return rows
+
+    async def label_node(self, kubeconfig: str, node: str, label: str, opt: str) -> dict[str, Any]:
+        name = nodes.validate_node_name(node, "worker_node")
+        key, value = nodes.parse_label(label)
+        found = {n.name: n for n in await self._nodes()}
+        if name not in found:
+            raise NotFound(f"节点 {name} 不存在")
+        if opt == "label" and value is None:
+            raise InvalidParameter("label", "绑定标签应为 key=value 形式")
+        if opt == "unlabel":
+            check_unlabel(name, key, value, dict(found[name].labels))
+        self._state().labels.setdefault(name, {})[key] = (value or "") if opt == "label" else None
+        labels = {n.name: n for n in await self._nodes()}[name].labels
+        return {"node_labels": dict(labels)}
+
+    async def switch_node(self, kubeconfig: str, node: str, state: str) -> dict[str, Any]:
+        """As the agent's `node_state_switch` without drain: cordon or uncordon."""
+        if state not in ("cordon", "uncordon"):
+            raise InvalidParameter("state", "应为 cordon 或 uncordon")
+        name = await self._known_node(node)
+        cluster = self._state()
+        if state == "cordon":
+            cluster.cordoned.add(name)
+        else:
+            cluster.cordoned.discard(name)
+            sim_drain.schedule_pending(cluster, await self._nodes())
+        return {"state": state}
+
+    async def drain(self, node: str, force: bool = False) -> dict[str, Any]:
+        """Cordon and drain a node (see `sim_drain.drain`); the report says what moved and what blocked it
+        (`ok` False: pods are left, the node stays cordoned). For the simulated backend's operations."""
+        name = await self._known_node(node)
+        return sim_drain.drain(self._state(), name, await self._nodes(), force)
+
+    async def _known_node(self, node: str) -> str:
+        name = nodes.validate_node_name(node, "node_name")
+        if name not in {n.name for n in await self._nodes()}:
+            raise NotFound(f"节点 {name} 不存在")
+        return name
+
+    async def capacity(
+        self, kubeconfig: str, products_json: str, read_seconds: float | None = None
+    ) -> list[dict[str, Any]]:
+        products = cap.parse_products(products_json)
+        return [fit.as_dict() for fit in cap.assess(products, await self._snapshot())]
+
+    async def probe(self, host: str, port: int, user: str, password: str, private_key: str) -> dict[str, Any]:
+        """A simulated machine's facts, marked `simulated` (nothing logs in anywhere): the device's recorded
+        figures, or, for a device recorded without any yet (added by hand), a plausible machine picked by its
+        address, the same one every time."""
+        device = await self._session.scalar(
+            select(Device).where(Device.cpcid == self.center.id, Device.ip == host, Device.sshport == port)
+        )
+        if device is None:
+            raise NotFound(f"模拟算力中心 {self.center.name} 没有地址为 {host}:{port} 的设备")
+        if device.cpu_stock or device.memory_stock:
+            facts = _recorded_facts(device)
+        else:
+            facts = dict(INVENTED[int(hashlib.sha256(host.encode()).hexdigest(), 16) % len(INVENTED)])
+        return {
+            "simulated": True,
+            "hostname": node_name(device.name),
+            "os": "Ubuntu 22.04 LTS (simulated)",
+            **facts,
+            "swap_on": False,
+            "kubelet": "",
+        }
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def _state(self) -> SimCluster:
+        if self._cluster_id is None:
+            raise SimulatedCenter(f"算力中心 {self.center.name} 是模拟站点,此操作需要指明集群")
+        return CLUSTERS.setdefault(self._cluster_id, SimCluster())
+
+    async def _nodes(self) -> list[SimNode]:
+        """The cluster's devices as nodes, with the labels set on them; pods of nodes now gone are let go."""
+        state = self._state()
+        devices = (
+            await self._session.scalars(
+                select(Device).where(Device.clusterid == self._cluster_id).order_by(Device.created_at, Device.id)
+            )
+        ).all()
+        found = [make_node(d, state.labels.get(node_name(d.name), {}), state.cordoned) for d in devices]
+        forget_gone_nodes(state, {node.name for node in found})
+        return found
+
+    async def _snapshot(self) -> cap.ClusterSnapshot:
+        state, found = self._state(), await self._nodes()
+        return cap.ClusterSnapshot([n.info() for n in found], pod_infos(state))
+
+    def _delete(self, objects: list[dict[str, Any]]) -> dict[str, Any]:
+        state, results = self._state(), []
+        for obj in objects:
+            key = key_of(obj)
+            gone = state.objects.pop(key, None)
+            drop_pods(state, key)
+            results.append(f"{key[0]}/{key[2]} {'deleted' if gone is not None else 'not found'}")
+        return {"action": "delete", "objects": results}
+
+
+# Machines a probe of a simulated device answers when nothing is recorded yet: common shapes of a site.
+INVENTED: tuple[dict[str, Any], ...] = (
+    {"cpu_model": "Intel Xeon Gold 6330 (simulated)", "cpu_cores": 56, "memory_mib": 256 * 1024,
+     "disks": [{"name": "sda", "size_gib": 200}, {"name": "sdb", "size_gib": 2000}], "gpus": []},
+    {"cpu_model": "AMD EPYC 7543 (simulated)", "cpu_cores": 64, "memory_mib": 512 * 1024,
+     "disks": [{"name": "sda", "size_gib": 200}, {"name": "sdb", "size_gib": 4000}],
+     "gpus": [{"model": "RTX4090-24G", "count": 8}]},
+    {"cpu_model": "Intel Xeon Silver 4314 (simulated)", "cpu_cores": 32, "memory_mib": 128 * 1024,
+     "disks": [{"name": "sda", "size_gib": 100}, {"name": "sdb", "size_gib": 1000}], "gpus": []},
+)  # fmt: skip
+
+
+def _recorded_facts(device: Device) -> dict[str, Any]:
+    disks = [{"name": "sda", "size_gib": device.sysdisk_stock}]
+    if device.datadisk_stock:
+        disks.append({"name": "sdb", "size_gib": device.datadisk_stock})
+    return {
+        "cpu_model": device.cpu_model,
+        "cpu_cores": device.cpu_stock,
+        "memory_mib": device.memory_stock * 1024,
+        "disks": disks,
+        "gpus": [{"model": device.gpu_model, "count": device.gpu_stock}] if device.gpu_stock else [],
+    }
+
+
+SiteLike = SiteClient | SimulatedSiteClient
+
+
+def site_for_center(center: Center, box: SecretBox, session: AsyncSession, cluster_id: str | None = None) -> SiteLike:
+    """The client to a center's site: the agent over HTTP, or — only for a center marked simulated — the
+    in-memory simulated site. A real center never gets the simulated one."""
+    if center.simulated:
+        return SimulatedSiteClient(center, session, cluster_id)
+    return SiteClient.for_center(center, box)
+
+
+__all__ = ["SimulatedSiteClient", "SiteLike", "forget", "node_name", "site_for_center"]

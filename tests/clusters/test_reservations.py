@@ -1,0 +1,78 @@
+"""The device reservation of create/join operations: who owns it, when it is given back, when it is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kboss.clusters.ops import release_abandoned, start_create_cluster, start_join_worker
+from kboss.clusters.simulated_plan import SimulatedSite
+from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.db.models import Device
+from kboss.operations.service import retry_operation
+from kboss.operations.steps import Registry
+from tests.operations.kit import SCALE, Lab, lab_on
+
+
+def _registry(site: SimulatedSite) -> Registry:
+    return register_simulated_steps(Registry(), site)
+
+
+async def _build(lab: Lab, master: str) -> str:
+    async with lab.ctx() as ctx:
+        started = await start_create_cluster(ctx, {"cpcid": lab.center_id, "ctl_nodeid": master, "cluster_name": "c"})
+    assert (await lab.wait_state(started.operation.id, "succeeded", "failed")).state == "succeeded"
+    return started.cluster_id
+
+
+async def _join(lab: Lab, cluster_id: str, device_id: str) -> str:
+    async with lab.ctx() as ctx:
+        params: dict[str, Any] = {"cpcid": lab.center_id, "clusterid": cluster_id, "worker_nodeid": device_id}
+        return (await start_join_worker(ctx, params)).operation.id
+
+
+async def _device(lab: Lab, device_id: str) -> tuple[int, str | None]:
+    async with lab.sessions() as session:
+        row = await session.get_one(Device, device_id)
+        return row.node_status, row.clusterid
+
+
+async def test_a_retry_never_takes_back_a_device_a_newer_operation_uses(db_url: str) -> None:
+    async with lab_on(db_url) as lab:
+        site = SimulatedSite(SCALE)
+        async with lab.worker(site, registry=_registry(site)):
+            first_master, second_master, worker = lab.devices
+            c1, c2 = await _build(lab, first_master), await _build(lab, second_master)
+            site.fail("kubeadm_join")
+            older = await _join(lab, c1, worker)
+            assert (await lab.wait_state(older, "failed")).state == "failed"
+            assert await _device(lab, worker) == (0, None)
+
+            newer = await _join(lab, c2, worker)
+            assert (await lab.wait_state(newer, "succeeded")).state == "succeeded"
+            async with lab.ctx() as ctx:
+                await retry_operation(ctx, older)
+            retried = await lab.wait_state(older, "failed", "succeeded")
+            assert retried.state == "failed" and newer in retried.last_error
+            assert await _device(lab, worker) == (1, c2)  # the newer join's member, untouched
+            async with lab.sessions() as session:
+                assert await release_abandoned(session) == 0
+            assert await _device(lab, worker) == (1, c2)
+
+
+async def test_a_worker_shutdown_mid_step_keeps_the_reservation_and_the_next_worker_resumes(db_url: str) -> None:
+    async with lab_on(db_url) as lab:
+        site = SimulatedSite(SCALE)
+        master, worker, _ = lab.devices
+        async with lab.worker(site, registry=_registry(site)):
+            cluster_id = await _build(lab, master)
+            site.hang("kubeadm_join")
+            op_id = await _join(lab, cluster_id, worker)
+            await lab.wait_step(op_id, "kubeadm_join")
+        # Shutdown interrupted the step (a cancellation, not a failure): the machine stays this join's.
+        assert await _device(lab, worker) == (1, cluster_id)
+        async with lab.sessions() as session:
+            assert await release_abandoned(session) == 0
+        async with lab.worker(site, "w2", registry=_registry(site)):
+            assert (await lab.wait_state(op_id, "succeeded", "failed")).state == "succeeded"
+        assert await _device(lab, worker) == (1, cluster_id)
+        assert site.count("kubeadm_join", node=worker) == 1
