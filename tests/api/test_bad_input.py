@@ -135,3 +135,10 @@ async def test_malformed_bodies_never_answer_500(api: Api) -> None:
     assert native.status_code == 422
     typed = await api.http.post("/api/v1/centers", json={**CENTER, "contactphone": "x"}, headers=admin.headers)
     assert typed.status_code == 422 and "contactphone" in typed.json()["detail"]
+
+
+@pytest.mark.parametrize("query", [{"cpcid": "\r\x08\x00"}, {"clusterid": "a\x00b"}])
+async def test_native_query_parameters_are_screened_before_any_read(api: Api, query: dict[str, str]) -> None:
+    admin = await api.user("alice", "acme")
+    response = await api.http.get("/api/v1/gpu-inventory", params=query, headers=admin.headers)
+    assert response.status_code == 422 and next(iter(query)) in response.text, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -19,6 +20,9 @@ from kboss.errors import Unauthenticated
 from kboss.wire.params import Params
 
 SESSION_COOKIE = "kboss_session"
+# The application state of the request being served, for handlers that receive only the caller's context (the
+# compat table's); set and reset by `open_context`, so it never outlives the request.
+_REQUEST_STATE: ContextVar[AppState] = ContextVar("kboss_request_state")
 
 
 async def app_state(request: Request) -> AppState:
@@ -78,6 +82,7 @@ async def open_context(request: Request, params: dict[str, Any]) -> AsyncIterato
     """The caller's context for one request: its org, a database session opened on first use, the secret box."""
     state: AppState = request.app.state.kboss
     ctx: Ctx | None = None
+    serving = _REQUEST_STATE.set(state)
     try:
         principal = await authenticate(request, state, None, params)
         ctx = Ctx(principal=principal, box=state.box, offers=state.offers, sessions=state.sessions)
@@ -87,6 +92,12 @@ async def open_context(request: Request, params: dict[str, Any]) -> AsyncIterato
         # A session that never touched the database holds nothing; closing it would still cost a greenlet hop.
         if session is not None and session.in_transaction():
             await session.close()
+        _REQUEST_STATE.reset(serving)
+
+
+def request_state() -> AppState:
+    """The application state of the request being served (inside `open_context` only)."""
+    return _REQUEST_STATE.get()
 
 
 async def context(request: Request, params: Params) -> AsyncIterator[Ctx]:
@@ -98,5 +109,6 @@ CtxDep = Annotated[Ctx, Depends(context)]
 
 
 async def screen_path(request: Request) -> None:
-    """A router dependency: path parameters (ids, node names) are encodable, NUL-free and ids are short."""
-    screen_params(request.path_params)
+    """A router dependency: path and query parameters (ids, node names, filters) are encodable, NUL-free and ids
+    are short, before any handler reads the database with them."""
+    screen_params({**request.query_params, **request.path_params})
