@@ -16,7 +16,7 @@ from kboss.agent import api as site_api
 from kboss.agent.access import SiteState
 from kboss.agent.provision import routes as provision_routes
 from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
-from kboss.api.compat import cluster_ops as compat_cluster_ops
+from kboss.api.compat import cluster_ops as _compat_cluster_ops  # noqa: F401  (registers its handlers)
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
 from kboss.api.compat import registry as compat_registry
 from kboss.api.deps import screen_path
@@ -127,7 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.site = site_state(settings)
             worker = await start_worker(settings, state)
             app.state.operations_worker = worker
-            compat_cluster_ops.configure(settings.compat_wait_seconds)
             sweeper = start_instance_sweeper(settings, state)
             log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
             yield

@@ -169,7 +169,7 @@ async def test_busy_cluster_is_refused_and_a_slow_operation_answers_with_its_id(
     master, w1, w2, _ = demo.devices
     cid = await demo.build(master)
     gate = demo.site.pause("kubeadm_join", node=w1)
-    set_wait(0.2)
+    set_wait(api, 0.2)
     body = await demo.join(cid, w1)
     assert body["status"] is True and "仍在执行" in body["msg"], body
     op_id = body["data"]["operation_id"]
@@ -182,7 +182,7 @@ async def test_busy_cluster_is_refused_and_a_slow_operation_answers_with_its_id(
     assert "正在执行操作" in await demo.admin.refused(DELETE_CLUSTER, id=cid)
     gate.set()
     assert await demo.wait_state(op_id, "succeeded", "failed") == "succeeded"
-    set_wait(30)
+    set_wait(api, 30)
     assert (await demo.join(cid, w2))["status"] is True
 
 
@@ -213,7 +213,7 @@ async def test_a_failed_or_cancelled_build_frees_its_machine(demo: Demo, api: Ap
     assert failed_cluster is not None and failed_cluster.ready == -1  # kept (a retry needs it), failed
 
     gate = demo.site.pause("kubeadm_init")
-    set_wait(0.2)
+    set_wait(api, 0.2)
     pending = await demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master))
     op_id = pending["data"]["operation_id"]
     assert pending["status"] is True and pending["data"]["role"] == "master"
@@ -222,7 +222,7 @@ async def test_a_failed_or_cancelled_build_frees_its_machine(demo: Demo, api: Ap
     assert cancel.status_code in (200, 202), cancel.text
     assert await demo.wait_state(op_id, "cancelled") == "cancelled"
     assert not gate.is_set()
-    set_wait(30)
+    set_wait(api, 30)
     rebuilt = await demo.build(master)  # the cancelled build's reservation is released first
     assert_member(await device(api, master), rebuilt, "master")
     # Each repeat of the same build re-used the failed row: no leftover beside the cluster.
@@ -280,7 +280,7 @@ async def test_repeating_a_failed_build_reuses_its_row_and_leaves_no_phantom(dem
 
 async def test_two_requests_for_one_machine_one_wins(demo: Demo, api: Api) -> None:
     master, *_ = demo.devices
-    set_wait(0)
+    set_wait(api, 0)
     answers = await asyncio.gather(
         *(demo.admin.call(NEW_CLUSTER, **create_params(demo.center, master, cluster_name=f"c{i}")) for i in range(3))
     )

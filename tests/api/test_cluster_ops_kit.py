@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import kboss.api.compat.cluster_ops as compat_cluster_ops
 from kboss.api.state import AppState
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import operations as v1_operations
@@ -41,18 +40,20 @@ def wire(app: FastAPI) -> None:
 @asynccontextmanager
 async def running_worker(api: Api, registry: Registry, env: OpEnv, wait: float = 30.0) -> AsyncIterator[None]:
     """A fast worker over `registry`; compat endpoints wait up to `wait` seconds (starting an operation wakes it)."""
-    state = api.app.state.kboss
+    state: AppState = api.app.state.kboss
     worker = OperationWorker(state.sessions, "cluster-ops-test", registry, env, FAST)
-    compat_cluster_ops.configure(wait)
+    set_wait(api, wait)
     try:
         async with worker:
             yield
     finally:
-        compat_cluster_ops.configure(None)
+        set_wait(api, state.settings.compat_wait_seconds)
 
 
-def set_wait(seconds: float) -> None:
-    compat_cluster_ops.WAIT.seconds = seconds
+def set_wait(api: Api, seconds: float) -> None:
+    """How long this app's compat cluster endpoints wait for their operation."""
+    state: AppState = api.app.state.kboss
+    state.compat_wait_seconds = seconds
 
 
 def sessions(api: Api) -> async_sessionmaker[AsyncSession]:

@@ -1,8 +1,8 @@
-"""What the running application holds: settings, database, secret box."""
+"""What the running application holds: settings, database, secret box, and the values read per request."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,3 +20,8 @@ class AppState:
     box: SecretBox
     deployment_key: str
     offers: TtlCache[Any]
+    # How long compat endpoints that start long operations wait for them; the settings' value, which tests shorten.
+    compat_wait_seconds: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.compat_wait_seconds = self.settings.compat_wait_seconds

@@ -1,9 +1,10 @@
 """Compat routes that build and dismantle clusters: new cluster, new worker, remove worker, remove cluster.
 
-Each starts a durable operation, then waits for it up to `compat_wait_seconds`: the spec's callers expect the
-finished answer (`msg` with the join command, `data` with the device and cluster ids). When the operation takes
-longer, the answer is `status: true` with the operation's id and state, to follow at /api/v1/operations/{id};
-a failed operation answers `status: false` with its error.
+Each starts a durable operation, then waits for it up to the application's `compat_wait_seconds`
+(`AppState.compat_wait_seconds`): the spec's callers expect the finished answer (`msg` with the join command,
+`data` with the device and cluster ids). When the operation takes longer, the answer is `status: true` with the
+operation's id and state, to follow at /api/v1/operations/{id}; a failed operation answers `status: false` with its
+error. Workers need no waking: starting an operation notifies them on commit (`kboss.db.notify`).
 """
 
 from __future__ import annotations
@@ -12,68 +13,50 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from kboss.api.compat.registry import compat
+from kboss.api.deps import request_state
 from kboss.clusters import ops as cluster_ops
-from kboss.clusters.ops import Started
+from kboss.clusters import reads
 from kboss.common.context import Ctx
-from kboss.db.models import Cluster, Device
 from kboss.db.models_ops import Operation
-from kboss.operations.service import wait_operation
 from kboss.operations.states import SUCCEEDED, TERMINAL
-from kboss.settings import get_settings
 from kboss.wire.errors import envelope, ok
 
 CPCC = "/dev/cpcc"
 
 
-@dataclass
-class CompatWait:
-    """Set by the application at start-up; until then the process settings apply. (Workers need no waking:
-    starting an operation notifies them on commit, `kboss.db.notify`.)"""
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint's operation and wording."""
 
-    seconds: float | None = None
-
-
-WAIT = CompatWait()
-
-
-def configure(seconds: float | None) -> None:
-    """How long these endpoints wait for their operation (None: the process settings)."""
-    WAIT.seconds = seconds
+    start: reads.Starter
+    what: str  # names the operation in an answer given before it ended
+    done: str  # the answer once it succeeded
+    with_join: bool = False  # a successful answer shows the cluster's join command
+    leaves_cluster: bool = False  # a successful answer shows the device outside any cluster
 
 
-async def _run(ctx: Ctx, started: Started) -> Operation:
-    seconds = WAIT.seconds if WAIT.seconds is not None else get_settings().compat_wait_seconds
-    op = await wait_operation(ctx, started.operation.id, seconds)
-    if op.state in TERMINAL and op.state != SUCCEEDED:
-        # Cancelled or timed out: free the machine now rather than at the next request.
-        await cluster_ops.release_abandoned(ctx.session, ctx.orgid)
-    return op
-
-
-async def _device_data(ctx: Ctx, started: Started, op: Operation) -> dict[str, Any]:
-    """The device as it is now (spec fields), and the operation."""
-    row = (
-        await ctx.session.execute(
-            select(Device.node_status, Device.clusterid, Device.role).where(Device.id == started.device_id)
-        )
-    ).first()
-    node_status, clusterid, role = row if row else (0, None, "")
-    return {
-        "id": started.device_id, "node_status": str(node_status), "clusterid": clusterid or started.cluster_id,
-        "cpcid": started.center_id, "role": role, **_operation(op),
-    }  # fmt: skip
+NEW_CLUSTER = Endpoint(cluster_ops.start_create_cluster, "新建算力集群", "操作成功!", with_join=True)
+NEW_WORKER = Endpoint(cluster_ops.start_join_worker, "新增工作节点", "新增工作节点成功!", with_join=True)
+REMOVE_WORKER = Endpoint(cluster_ops.start_remove_worker, "移除工作节点", "移除工作节点成功", leaves_cluster=True)
+REMOVE_CLUSTER = Endpoint(cluster_ops.start_remove_cluster, "移除算力集群", "移除算力集群成功")
 
 
 def _operation(op: Operation) -> dict[str, Any]:
     return {"operation_id": op.id, "operation_state": op.state, "current_step": op.current_step}
 
 
-async def _join_command(ctx: Ctx, cluster_id: str) -> str:
-    sealed = await ctx.session.scalar(select(Cluster.clusterjoin).where(Cluster.id == cluster_id))
-    return ctx.box.open(sealed) if sealed else ""
+def _data(settled: reads.Settled) -> dict[str, Any]:
+    """The device as it is now (spec fields), or the cluster when no single device is concerned; and the operation."""
+    started, device = settled.started, settled.device
+    if device is None:
+        return {"id": started.cluster_id, "cpcid": started.center_id, **_operation(settled.operation)}
+    return {
+        "id": started.device_id, "node_status": str(device.node_status),
+        "clusterid": device.clusterid or started.cluster_id, "cpcid": started.center_id, "role": device.role,
+        **_operation(settled.operation),
+    }  # fmt: skip
 
 
 def _unfinished(op: Operation, what: str, data: dict[str, Any]) -> JSONResponse:
@@ -84,41 +67,34 @@ def _unfinished(op: Operation, what: str, data: dict[str, Any]) -> JSONResponse:
     return ok(message, data)
 
 
+async def _answer(ctx: Ctx, params: dict[str, Any], endpoint: Endpoint) -> JSONResponse:
+    seconds = request_state().compat_wait_seconds
+    settled = await reads.start_and_wait(ctx, endpoint.start, params, seconds, with_join=endpoint.with_join)
+    data = _data(settled)
+    if settled.operation.state != SUCCEEDED:
+        return _unfinished(settled.operation, endpoint.what, data)
+    if endpoint.leaves_cluster:
+        data["clusterid"] = None
+    if endpoint.with_join:
+        return ok(f"{endpoint.done}\n加入集群凭证: {settled.join_command}", data)
+    return ok(endpoint.done, data)
+
+
 @compat(f"{CPCC}/cpccluster/new_cluster.dspy")
 async def new_cluster(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    started = await cluster_ops.start_create_cluster(ctx, params)
-    op = await _run(ctx, started)
-    data = await _device_data(ctx, started, op)
-    if op.state == SUCCEEDED:
-        return ok(f"操作成功!\n加入集群凭证: {await _join_command(ctx, started.cluster_id)}", data)
-    return _unfinished(op, "新建算力集群", data)
+    return await _answer(ctx, params, NEW_CLUSTER)
 
 
 @compat(f"{CPCC}/cpcworker/new_cpcworker.dspy")
 async def new_cpcworker(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    started = await cluster_ops.start_join_worker(ctx, params)
-    op = await _run(ctx, started)
-    data = await _device_data(ctx, started, op)
-    if op.state == SUCCEEDED:
-        return ok(f"新增工作节点成功!\n加入集群凭证: {await _join_command(ctx, started.cluster_id)}", data)
-    return _unfinished(op, "新增工作节点", data)
+    return await _answer(ctx, params, NEW_WORKER)
 
 
 @compat(f"{CPCC}/cpcworker/delete_cpcworker.dspy")
 async def delete_cpcworker(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    started = await cluster_ops.start_remove_worker(ctx, params)
-    op = await _run(ctx, started)
-    data = await _device_data(ctx, started, op)
-    if op.state == SUCCEEDED:
-        return ok("移除工作节点成功", {**data, "clusterid": None})
-    return _unfinished(op, "移除工作节点", data)
+    return await _answer(ctx, params, REMOVE_WORKER)
 
 
 @compat("/computing/cpcluster_delete.dspy")
 async def cpcluster_delete(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    started = await cluster_ops.start_remove_cluster(ctx, params)
-    op = await _run(ctx, started)
-    data = {"id": started.cluster_id, "cpcid": started.center_id, **_operation(op)}
-    if op.state == SUCCEEDED:
-        return ok("移除算力集群成功", data)
-    return _unfinished(op, "移除算力集群", data)
+    return await _answer(ctx, params, REMOVE_CLUSTER)
