@@ -107,10 +107,8 @@ def _requested_by_node(pod_dicts: list[dict[str, Any]]) -> dict[str, dict[str, A
 
 @router.post(f"{PCAPI}/node_label_opt")
 async def node_label_opt(site: Site, params: Params) -> JSONResponse:
-    node = nodes.validate_node_name(targets.text(params, "worker_node", "node_name"), "worker_node")
-    opt = targets.text(params, "opt")
-    if opt not in ("label", "unlabel"):
-        raise InvalidParameter("opt", "应为 label 或 unlabel")
+    node = _node(params, "worker_node", "node_name")
+    opt = _one_of(params, "opt", ("label", "unlabel"))
     key, value = nodes.parse_label(targets.text(params, "label"))
     if opt == "label" and value is None:
         raise InvalidParameter("label", "绑定标签应为 key=value 形式")
@@ -125,10 +123,8 @@ async def node_label_opt(site: Site, params: Params) -> JSONResponse:
 
 @router.post(f"{PCAPI}/node_state_switch")
 async def node_state_switch(site: Site, params: Params) -> JSONResponse:
-    node = nodes.validate_node_name(targets.text(params, "node_name", "worker_node"), "node_name")
-    state = targets.text(params, "state")
-    if state not in ("cordon", "uncordon"):
-        raise InvalidParameter("state", "应为 cordon 或 uncordon")
+    node = _node(params, "node_name", "worker_node")
+    state = _one_of(params, "state", ("cordon", "uncordon"))
     drain = targets.flag(params, "drain", "darin")
     if drain and state == "uncordon":
         raise InvalidParameter("drain", "恢复调度 (uncordon) 时不能驱逐")
@@ -150,7 +146,7 @@ async def node_state_switch(site: Site, params: Params) -> JSONResponse:
 
 @router.post(f"{PCAPI}/delete_cluster_node")
 async def delete_cluster_node(site: Site, params: Params) -> JSONResponse:
-    node = nodes.validate_node_name(targets.text(params, "node_name", "worker_node"), "node_name")
+    node = _node(params, "node_name", "worker_node")
     force = targets.flag(params, "force")
     worker = targets.ssh_target(params, "worker_", required=False)
     timeout = _seconds(params, "timeout", 300)
@@ -178,9 +174,7 @@ async def reset_machine(site: SiteState, worker: SshTarget) -> str:
 
 @router.post(f"{PCAPI}/yaml_apply_delete")
 async def yaml_apply_delete(site: Site, params: Params) -> JSONResponse:
-    action = targets.text(params, "action", required=False) or "apply"
-    if action not in ("apply", "delete"):
-        raise InvalidParameter("action", "应为 apply 或 delete")
+    action = _one_of(params, "action", ("apply", "delete"), default="apply")
     raw_yaml = targets.text(params, "yaml", required=False)
     if raw_yaml:
         objects = kube_apply.parse_manifests(raw_yaml)
@@ -230,6 +224,19 @@ async def native_probe(site: Site, params: Params) -> JSONResponse:
     async with connect(target, known_hosts=site.known_hosts, options=site.ssh_options) as ssh:
         facts = await probe(ssh)
     return done("operate success", facts.model_dump())
+
+
+def _node(params: dict[str, Any], name: str, alias: str) -> str:
+    """The node the call names, under `name` or `alias`, checked as a Kubernetes node name."""
+    return nodes.validate_node_name(targets.text(params, name, alias), name)
+
+
+def _one_of(params: dict[str, Any], name: str, choices: tuple[str, str], default: str = "") -> str:
+    """The parameter `name`, one of the two `choices`; absent, `default` if there is one (else it is missing)."""
+    value = targets.text(params, name, required=not default) or default
+    if value not in choices:
+        raise InvalidParameter(name, f"应为 {choices[0]} 或 {choices[1]}")
+    return value
 
 
 def _seconds(params: dict[str, Any], name: str, default: int) -> int:

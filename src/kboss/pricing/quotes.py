@@ -43,6 +43,8 @@ class Offer:
 
 @dataclass(frozen=True)
 class Line:
+    """One line of a request: `amount` (in the component's resource unit) of the component `type`/`model`."""
+
     type: str
     model: str
     amount: int
@@ -50,6 +52,8 @@ class Line:
 
 @dataclass(frozen=True)
 class QuoteRequest:
+    """A parsed request; hashable (frozen, lines in a tuple), so that a `PriceBook` can memoise its quote."""
+
     lines: tuple[Line, ...]
     duration: int
     duration_unit: str

@@ -200,8 +200,11 @@ async def _stream(ssh: SshClient, step: Step, params: ProvisionParams, capture: 
     return stream.result.exit_status
 
 
+# What `run_plan` reports as it goes, in this order for each step: started, its output lines, finished.
 @dataclass(frozen=True)
 class StepStarted:
+    """Step `index` (counted from 1) of the `total` planned is about to run."""
+
     step: str
     index: int
     total: int
@@ -209,12 +212,16 @@ class StepStarted:
 
 @dataclass(frozen=True)
 class OutputLine:
+    """One line the running step printed, already redacted and masked (`mask_secrets`)."""
+
     step: str
     line: str
 
 
 @dataclass(frozen=True)
 class StepFinished:
+    """The step ended; its result carries the status and any secrets it yielded."""
+
     result: StepResult
 
 

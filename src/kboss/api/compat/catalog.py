@@ -1,52 +1,85 @@
 """Compat routes for the catalog: centers, devices, labels, cluster records, components, quotes, GPU stock.
 
 Each handler only parses and calls a service; `registry` authenticates and dispatches (GET, POST or DELETE alike,
-since the spec's front end uses either).
+since the spec's front end uses either). The endpoints that save or delete one record differ only in their service,
+message and answer: they are built from the table `SAVES` and `DELETES`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from fastapi.responses import JSONResponse
 
-from kboss.api.compat.registry import compat
+from kboss.api.compat.registry import Handler, compat
 from kboss.catalog import centers, clusters, components, devices, labels
 from kboss.common.context import Ctx
 from kboss.common.listing import page_from_params
+from kboss.db.models import Cluster, Label
 from kboss.instances import buy
 from kboss.wire.errors import envelope, ok
 from kboss.wire.params import flag
 
 CPCC = "/dev/cpcc"
+Saved = TypeVar("Saved")
 
 
-def _id_only(record: Any, **extra: Any) -> dict[str, Any]:
-    return {"id": record.id, **extra}
+class Record(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def saving(
+    save: Callable[[Ctx, dict[str, Any]], Awaitable[Saved]], message: str, row: Callable[[Saved, Ctx], Any]
+) -> Handler:
+    """A handler that saves one record from the parameters and answers with its row."""
+
+    async def handler(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
+        return ok(message, row(await save(ctx, params), ctx))
+
+    return handler
+
+
+def deleting(delete: Callable[[Ctx, str | None], Awaitable[Record]], message: str, *shown: str) -> Handler:
+    """A handler that deletes the record named by `id` and answers with its id and the `shown` fields."""
+
+    async def handler(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
+        record = await delete(ctx, params.get("id"))
+        return ok(message, {"id": record.id, **{name: getattr(record, name) for name in shown}})
+
+    return handler
+
+
+def _label_row(label: Label, _ctx: Ctx) -> dict[str, Any]:
+    return labels.label_row(label)
+
+
+def _cluster_row(cluster: Cluster, ctx: Ctx) -> dict[str, Any]:
+    return clusters.cluster_row(cluster, ctx, None)
+
+
+SAVES: dict[str, Handler] = {
+    "cpclist/add_cpclist.dspy": saving(centers.add_center, "新建算力中心成功", centers.center_row),
+    "cpclist/update_cpclist.dspy": saving(centers.update_center, "更新算力中心成功", centers.center_row),
+    "cpcnode/add_cpcnode.dspy": saving(devices.add_device, "新增算力设备成功", devices.device_row),
+    "cpcnode/update_cpcnode.dspy": saving(devices.update_device, "更新算力设备成功", devices.device_row),
+    "cpclabel/add_cpclabel.dspy": saving(labels.add_label, "新增资源标签成功", _label_row),
+    "cpccluster/update_cpccluster.dspy": saving(clusters.update_cluster, "更新算力集群成功", _cluster_row),
+}
+DELETES: dict[str, Handler] = {
+    "cpclist/delete_cpclist.dspy": deleting(centers.delete_center, "删除算力中心成功", "orgid"),
+    "cpcnode/delete_cpcnode.dspy": deleting(devices.delete_device, "删除算力设备成功"),
+    "cpclabel/delete_cpclabel.dspy": deleting(labels.delete_label, "删除资源标签成功"),
+}
+for _path, _handler in {**SAVES, **DELETES}.items():
+    compat(f"{CPCC}/{_path}")(_handler)
 
 
 @compat(f"{CPCC}/cpclist/get_cpclist.dspy")
 async def get_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     data = await centers.list_centers(ctx, page_from_params(params), flag(params, "reveal"))
     return ok("算力中心数据查询成功", data)
-
-
-@compat(f"{CPCC}/cpclist/add_cpclist.dspy")
-async def add_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    center = await centers.add_center(ctx, params)
-    return ok("新建算力中心成功", centers.center_row(center, ctx))
-
-
-@compat(f"{CPCC}/cpclist/update_cpclist.dspy")
-async def update_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    center = await centers.update_center(ctx, params)
-    return ok("更新算力中心成功", centers.center_row(center, ctx))
-
-
-@compat(f"{CPCC}/cpclist/delete_cpclist.dspy")
-async def delete_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    center = await centers.delete_center(ctx, params.get("id"))
-    return ok("删除算力中心成功", _id_only(center, orgid=center.orgid))
 
 
 @compat(f"{CPCC}/cpcnode/get_cpcnode.dspy")
@@ -62,24 +95,6 @@ async def get_cpcidle_device(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     return ok("获取空闲设备成功", [devices.device_row(d, ctx, reveal) for d in found])
 
 
-@compat(f"{CPCC}/cpcnode/add_cpcnode.dspy")
-async def add_cpcnode(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    device = await devices.add_device(ctx, params)
-    return ok("新增算力设备成功", devices.device_row(device, ctx))
-
-
-@compat(f"{CPCC}/cpcnode/update_cpcnode.dspy")
-async def update_cpcnode(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    device = await devices.update_device(ctx, params)
-    return ok("更新算力设备成功", devices.device_row(device, ctx))
-
-
-@compat(f"{CPCC}/cpcnode/delete_cpcnode.dspy")
-async def delete_cpcnode(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    device = await devices.delete_device(ctx, params.get("id"))
-    return ok("删除算力设备成功", _id_only(device))
-
-
 @compat(f"{CPCC}/cpclabel/get_cpclabel.dspy")
 async def get_cpclabel(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     labeltype = params.get("labeltype")
@@ -89,28 +104,10 @@ async def get_cpclabel(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     return ok("获取资源标签成功", data)
 
 
-@compat(f"{CPCC}/cpclabel/add_cpclabel.dspy")
-async def add_cpclabel(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    label = await labels.add_label(ctx, params)
-    return ok("新增资源标签成功", labels.label_row(label))
-
-
-@compat(f"{CPCC}/cpclabel/delete_cpclabel.dspy")
-async def delete_cpclabel(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    label = await labels.delete_label(ctx, params.get("id"))
-    return ok("删除资源标签成功", _id_only(label))
-
-
 @compat(f"{CPCC}/cpccluster/get_cpccluster.dspy")
 async def get_cpccluster(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     data = await clusters.list_clusters(ctx, params.get("cpcid"), page_from_params(params), flag(params, "reveal"))
     return ok("获取算力集群成功", data)
-
-
-@compat(f"{CPCC}/cpccluster/update_cpccluster.dspy")
-async def update_cpccluster(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    cluster = await clusters.update_cluster(ctx, params)
-    return ok("更新算力集群成功", clusters.cluster_row(cluster, ctx, None))
 
 
 @compat(f"{CPCC}/cpcwidget/add_cpcwidget.dspy")
@@ -135,7 +132,7 @@ async def update_cpcwidget(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 @compat(f"{CPCC}/cpcwidget/delete_cpcwidget.dspy")
 async def delete_cpcwidget(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     component = await components.delete_component(ctx, params)
-    return ok("移除算力部件成功", _id_only(component, cpcid=component.cpcid))
+    return ok("移除算力部件成功", {"id": component.id, "cpcid": component.cpcid})
 
 
 @compat(f"{CPCC}/cpcwidget/accrual_price.dspy")

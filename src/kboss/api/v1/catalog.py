@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from kboss.api.deps import CtxDep
 from kboss.catalog import centers, clusters, components, devices, labels
+from kboss.common.context import Ctx
 from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
 from kboss.instances import buy
 
@@ -55,11 +57,6 @@ async def update_center(ctx: CtxDep, center_id: str, body: dict[str, Any] = Json
     return centers.center_row(await centers.update_center(ctx, {**body, "id": center_id}), ctx)
 
 
-@router.delete("/centers/{center_id}", status_code=204)
-async def delete_center(ctx: CtxDep, center_id: str) -> None:
-    await centers.delete_center(ctx, center_id)
-
-
 @router.get("/centers/{center_id}/devices")
 async def list_devices(
     ctx: CtxDep,
@@ -96,11 +93,6 @@ async def probe_device(ctx: CtxDep, device_id: str) -> dict[str, Any]:
     return await devices.probe_device(ctx, device_id)
 
 
-@router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(ctx: CtxDep, device_id: str) -> None:
-    await devices.delete_device(ctx, device_id)
-
-
 @router.get("/labels")
 async def list_labels(
     ctx: CtxDep,
@@ -115,11 +107,6 @@ async def list_labels(
 @router.post("/labels", status_code=201)
 async def create_label(ctx: CtxDep, body: labels.LabelInput) -> dict[str, Any]:
     return labels.label_row(await labels.add_label(ctx, body.model_dump()))
-
-
-@router.delete("/labels/{label_id}", status_code=204)
-async def delete_label(ctx: CtxDep, label_id: str) -> None:
-    await labels.delete_label(ctx, label_id)
 
 
 @router.get("/centers/{center_id}/clusters")
@@ -164,9 +151,27 @@ async def update_component_price(ctx: CtxDep, component_id: str, body: dict[str,
     return await components.component_view(ctx, component)
 
 
-@router.delete("/components/{component_id}", status_code=204)
-async def delete_component(ctx: CtxDep, component_id: str) -> None:
+def delete_route(noun: str, delete: Callable[[Ctx, str], Awaitable[object]]) -> None:
+    """`DELETE /api/v1/{noun}s/{{noun}_id}`: 204 once the service has deleted the record (or 404, 409 as it refuses)."""
+
+    async def delete_record(ctx: CtxDep, record_id: str = Path(alias=f"{noun}_id")) -> None:
+        await delete(ctx, record_id)
+
+    delete_record.__name__ = f"delete_{noun}"  # the route's name and operation id
+    router.delete(f"/{noun}s/{{{noun}_id}}", status_code=204)(delete_record)
+
+
+async def _delete_component(ctx: Ctx, component_id: str) -> None:
     await components.delete_component(ctx, {"id": component_id})
+
+
+for _noun, _delete in (
+    ("center", centers.delete_center),
+    ("device", devices.delete_device),
+    ("label", labels.delete_label),
+    ("component", _delete_component),
+):
+    delete_route(_noun, _delete)
 
 
 @router.post("/quotes")
