@@ -1,11 +1,15 @@
-"""The platform's HTTP client to a center's site agent (`/pcapi/...`), one method per agent endpoint it uses.
+"""The platform's HTTP client to a center's site agent (`/pcapi/...`): the `Site` of a real center
+(`kboss.sites.protocol`), one method per agent endpoint it uses, for the services and the operations alike.
 
-The agent answers every call `{"status", "info", "data"}` with HTTP 200, failures included. Failures become
-kboss errors carrying the agent's own message (never a traceback, never the site password):
+The agent answers every call `{"status", "info", "data", "code"}` with HTTP 200, failures included. Failures
+become kboss errors carrying the agent's own message (never a traceback, never the site password), classified by
+the agent's error code only:
 
 - the agent cannot be reached at all → `SiteUnreachable(sent=False)`: the request never left, so nothing
   happened on the cluster; a timeout or a dropped connection → `SiteUnreachable(sent=True)`: it may have;
-- the agent says the cluster cannot be reached → `ClusterUnreachable`; any other refusal → `UpstreamError`.
+- the agent says the cluster cannot be reached → `ClusterUnreachable`; a node it does not find → `NotFound`;
+  any other refusal → `UpstreamError`. A provisioning step and a node call answer a report instead
+  (`StepReport`, `NodeAnswer`); a machine busy with another call of ours is waited for.
 
 Secrets (the kubeconfig) travel in POST bodies only, never in URLs, which end up in access logs. A center marked
 `simulated` has no agent to call: `for_center` refuses it instead of silently calling something else; the
@@ -14,8 +18,9 @@ services ask `kboss.sites.simulated.site.site_for_center`, which gives such a ce
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
 from types import TracebackType
 from typing import Any
@@ -24,28 +29,36 @@ import httpx
 
 from kboss.crypto import SecretBox
 from kboss.db.models import Center
-from kboss.errors import ClusterUnreachable, UpstreamError
+from kboss.errors import ClusterUnreachable, NotFound, UpstreamError
 from kboss.redaction import Redactor
+from kboss.sites.events import read_events
+from kboss.sites.protocol import FAILED, NodeAnswer, OnLine, StepReport, pods_left
+from kboss.wire.plan import Role
 
 PCAPI = "/pcapi/api/v1/cluster/common"
 NATIVE = "/pcapi/api/v1/native"
 CONNECT_SECONDS = 5.0
 READ_SECONDS = 30.0
+PROBE_SECONDS = 90.0
 # Applying or deleting an instance is a dozen API calls on the cluster; give it room, but a bound.
 APPLY_SECONDS = 120.0
-# Error codes an agent may send (`code`) that mean the cluster, not the request, is the problem.
+# Between two chunks of a streamed step; the agent sends a keep-alive comment every 15 s while a step is silent.
+STREAM_IDLE_SECONDS = 90.0
+# The agent answers a drain when it ends or its own timeout passes: room to report.
+DRAIN_READ_EXTRA = 60.0
+# A provisioning call is tried again when the connection could not be made (nothing was sent).
+CONNECT_ATTEMPTS = 3
+BUSY_RETRY_SECONDS = 5.0
+# Error codes an agent may send that mean the cluster, not the request, is the problem.
 _UNREACHABLE_CODES = frozenset({"cluster_unreachable", "host_unreachable", "connection_refused", "command_timeout"})
-# Older agents send no code: these are the words of kboss.kube.client.translate_error and the SSH errors.
-_UNREACHABLE_WORDS = ("无法连接", "响应超时", "主机不可达", "连接被拒绝")
+BUSY = "machine_busy"  # the agent still runs an earlier provisioning call on the same machine
+GONE = "not_found"
 
 
 @cache
 def _tls() -> ssl.SSLContext:
     """The system's CAs, loaded once: loading them takes tens of milliseconds, and every call makes a client."""
     return ssl.create_default_context()
-
-
-PROBE_SECONDS = 90.0
 
 
 class SiteUnreachable(UpstreamError):
@@ -83,10 +96,12 @@ class SiteClient:
         )
 
     @classmethod
-    def for_center(cls, center: Center, box: SecretBox) -> SiteClient:
+    def for_center(
+        cls, center: Center, box: SecretBox, transport: httpx.AsyncBaseTransport | None = None
+    ) -> SiteClient:
         if center.simulated:
-            raise SimulatedCenter(f"算力中心 {center.name} 是模拟站点,尚不支持此操作 (没有真实的站点服务可调用)")
-        return cls(center.pcapi_url, center.api_user, box.open(center.api_pwd))
+            raise SimulatedCenter(f"算力中心 {center.name} 是模拟站点,没有真实的站点服务可调用")
+        return cls(center.pcapi_url, center.api_user, box.open(center.api_pwd), transport=transport)
 
     async def __aenter__(self) -> SiteClient:
         return self
@@ -99,22 +114,50 @@ class SiteClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- endpoints ---------------------------------------------------------------------------------
+    # -- machines ------------------------------------------------------------------------------------
 
-    async def apply_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
-        """Create or update every object of an instance (`yaml_apply_delete`, action=apply)."""
-        body = {**params, "kubeconfig": kubeconfig, "action": "apply"}
-        return _mapping(await self._call(f"{PCAPI}/yaml_apply_delete", body, APPLY_SECONDS))
+    async def plan(self, role: Role, options: Mapping[str, str]) -> list[str]:
+        """The agent's plan for a machine of this role; options and host only (a query string ends up in access
+        logs, credentials must not)."""
+        data = await self._call(f"{NATIVE}/provision/plan", {**options, "role": role}, method="GET")
+        steps = data.get("steps", []) if isinstance(data, dict) else []
+        return [str(step.get("name")) for step in steps if isinstance(step, dict)]
 
-    async def delete_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
-        """Delete every object of an instance; objects already gone count as deleted."""
-        body = {**params, "kubeconfig": kubeconfig, "action": "delete"}
-        return _mapping(await self._call(f"{PCAPI}/yaml_apply_delete", body, APPLY_SECONDS))
+    async def run_step(self, name: str, form: Mapping[str, str], on_line: OnLine) -> StepReport:
+        return await self._provision(f"{NATIVE}/provision/steps/{name}", name, form, on_line)
 
-    async def delete_manifests(self, kubeconfig: str, manifests_yaml: str) -> dict[str, Any]:
-        """Delete the objects a YAML text names (what an update left behind, e.g. an Ingress no longer wanted)."""
-        body = {"kubeconfig": kubeconfig, "action": "delete", "yaml": manifests_yaml}
-        return _mapping(await self._call(f"{PCAPI}/yaml_apply_delete", body, APPLY_SECONDS))
+    async def reset(self, form: Mapping[str, str], on_line: OnLine) -> StepReport:
+        return await self._provision(f"{NATIVE}/node/reset", "reset", form, on_line)
+
+    async def probe(self, host: str, port: int, user: str, password: str, private_key: str) -> dict[str, Any]:
+        """Log into a machine and report its facts: OS, CPU, memory, disks, GPUs, swap, kubelet."""
+        body = {"host": host, "port": str(port), "user": user, "psssword": password, "private_key": private_key}
+        return _mapping(await self._call(f"{NATIVE}/probe", {k: v for k, v in body.items() if v}, PROBE_SECONDS))
+
+    # -- nodes -----------------------------------------------------------------------------------------
+
+    async def cordon(self, kubeconfig: str, node: str) -> NodeAnswer:
+        return await self._node_call("node_state_switch", kubeconfig, node, {"state": "cordon", "drain": "0"})
+
+    async def drain(self, kubeconfig: str, node: str, seconds: int, force: bool = False) -> NodeAnswer:
+        """Cordon and evict (disruption budgets honoured, up to `seconds`); a forced drain is a node deletion's."""
+        form = {"state": "cordon", "drain": "1", "timeout": str(seconds)}
+        return await self._node_call("node_state_switch", kubeconfig, node, form, seconds)
+
+    async def delete_node(self, kubeconfig: str, node: str, force: bool, seconds: int = 300) -> NodeAnswer:
+        form = {"force": "1" if force else "0", "timeout": str(seconds)}
+        return await self._node_call("delete_cluster_node", kubeconfig, node, form, seconds)
+
+    async def switch_node(self, kubeconfig: str, node: str, state: str) -> dict[str, Any]:
+        """Cordon or uncordon a node (`node_state_switch` without drain: a drain is an operation)."""
+        body = {"kubeconfig": kubeconfig, "node_name": node, "state": state, "drain": "false"}
+        return _mapping(await self._call(f"{PCAPI}/node_state_switch", body))
+
+    async def label_node(self, kubeconfig: str, node: str, label: str, opt: str) -> dict[str, Any]:
+        body = {"kubeconfig": kubeconfig, "worker_node": node, "label": label, "opt": opt}
+        return _mapping(await self._call(f"{PCAPI}/node_label_opt", body))
+
+    # -- cluster ---------------------------------------------------------------------------------------
 
     async def cluster_pods(self, kubeconfig: str, read_seconds: float | None = None) -> list[dict[str, Any]]:
         """Rows of `kubectl get pods -A -o wide` (`get_cluster_pods`)."""
@@ -124,16 +167,6 @@ class SiteClient:
         """Nodes with labels, capacity, allocatable, taints and what their pods request (native endpoint)."""
         return _rows(await self._call(f"{NATIVE}/cluster/nodes", {"kubeconfig": kubeconfig}, read_seconds))
 
-    async def label_node(self, kubeconfig: str, node: str, label: str, opt: str) -> dict[str, Any]:
-        body = {"kubeconfig": kubeconfig, "worker_node": node, "label": label, "opt": opt}
-        return _mapping(await self._call(f"{PCAPI}/node_label_opt", body))
-
-    async def switch_node(self, kubeconfig: str, node: str, state: str) -> dict[str, Any]:
-        """Cordon or uncordon a node (`node_state_switch` without drain: a drain is an operation, see
-        `kboss.clusters.agent_nodes`)."""
-        body = {"kubeconfig": kubeconfig, "node_name": node, "state": state, "drain": "false"}
-        return _mapping(await self._call(f"{PCAPI}/node_state_switch", body))
-
     async def capacity(
         self, kubeconfig: str, products_json: str, read_seconds: float | None = None
     ) -> list[dict[str, Any]]:
@@ -141,27 +174,118 @@ class SiteClient:
         body = {"kubeconfig": kubeconfig, "resources": products_json}
         return _rows(await self._call(f"{NATIVE}/capacity", body, read_seconds))
 
-    async def probe(self, host: str, port: int, user: str, password: str, private_key: str) -> dict[str, Any]:
-        """Log into a machine and report its facts: OS, CPU, memory, disks, GPUs, swap, kubelet."""
-        body = {"host": host, "port": str(port), "user": user, "psssword": password, "private_key": private_key}
-        return _mapping(await self._call(f"{NATIVE}/probe", {k: v for k, v in body.items() if v}, PROBE_SECONDS))
+    async def apply_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """Create or update every object of an instance (`yaml_apply_delete`, action=apply)."""
+        return await self._apply_delete({**params, "kubeconfig": kubeconfig, "action": "apply"})
 
-    # -- transport ---------------------------------------------------------------------------------
+    async def delete_instance(self, kubeconfig: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """Delete every object of an instance; objects already gone count as deleted."""
+        return await self._apply_delete({**params, "kubeconfig": kubeconfig, "action": "delete"})
 
-    async def _call(self, path: str, body: Mapping[str, str], read_seconds: float | None = None) -> Any:
-        timeout = httpx.Timeout(read_seconds or READ_SECONDS, connect=CONNECT_SECONDS)
-        try:
-            response = await self._http.post(path, data=dict(body), timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise SiteUnreachable(f"无法连接站点服务 {self.base_url}: {_cause(exc)}", sent=False) from None
-        except httpx.TimeoutException:
-            seconds = int(read_seconds or READ_SECONDS)
-            raise SiteUnreachable(f"站点服务 {self.base_url} 在 {seconds} 秒内没有应答", sent=True) from None
-        except httpx.HTTPError as exc:
-            raise SiteUnreachable(f"与站点服务 {self.base_url} 的连接中断: {_cause(exc)}", sent=True) from None
-        return self._data(response, path)
+    async def delete_manifests(self, kubeconfig: str, manifests_yaml: str) -> dict[str, Any]:
+        """Delete the objects a YAML text names (what an update left behind, e.g. an Ingress no longer wanted)."""
+        return await self._apply_delete({"kubeconfig": kubeconfig, "action": "delete", "yaml": manifests_yaml})
 
-    def _data(self, response: httpx.Response, path: str) -> Any:
+    async def _apply_delete(self, body: Mapping[str, str]) -> dict[str, Any]:
+        return _mapping(await self._call(f"{PCAPI}/yaml_apply_delete", body, APPLY_SECONDS))
+
+    # -- answers ---------------------------------------------------------------------------------------
+
+    async def _node_call(
+        self, action: str, kubeconfig: str, node: str, extra: dict[str, str], seconds: int = 0
+    ) -> NodeAnswer:
+        form = {"kubeconfig": kubeconfig, "node_name": node, **extra}
+        read = seconds + DRAIN_READ_EXTRA if seconds else READ_SECONDS
+        body = await self._send(lambda: self._post(f"{PCAPI}/{action}", form, read), read)
+        data = body.get("data")
+        report = data.get("report") if isinstance(data, dict) else None
+        code = str(body.get("code") or "")
+        if code in _UNREACHABLE_CODES:
+            raise self._failure(body)
+        info = self._info(body) + pods_left(report)
+        return NodeAnswer(body.get("status") is True, info, dict(report or {}), code)
+
+    async def _provision(self, path: str, name: str, form: Mapping[str, str], on_line: OnLine) -> StepReport:
+        while True:
+            body = await self._send(lambda: self._stream(path, form, on_line), STREAM_IDLE_SECONDS, CONNECT_ATTEMPTS)
+            if body.get("code") != BUSY:
+                return self._report(name, body)
+            # The agent still runs an earlier call on this machine (e.g. the step interrupted by our crash).
+            on_line(f"{name}: 该设备正在执行另一个部署调用,{BUSY_RETRY_SECONDS:g} 秒后重试")
+            await asyncio.sleep(BUSY_RETRY_SECONDS)
+
+    def _report(self, name: str, body: Mapping[str, Any]) -> StepReport:
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        assert isinstance(data, dict)
+        status = str(data.get("status") or ("changed" if body.get("status") is True else FAILED))
+        error = "" if status != FAILED else self._redact(str(data.get("error") or self._info(body)))
+        secrets = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
+        seconds = float(data.get("seconds") or 0.0)
+        return StepReport(name, status, error, str(data.get("reason") or ""), seconds, dict(secrets or {}))
+
+    def _failure(self, body: Mapping[str, Any]) -> UpstreamError | NotFound:
+        info = self._info(body) or "未说明原因"
+        data = body.get("data") if isinstance(body.get("data"), dict) else None
+        code = str(body.get("code") or "")
+        if code in _UNREACHABLE_CODES:
+            return ClusterUnreachable(f"站点服务: {info}", data=data)
+        if code == GONE:
+            return NotFound(f"站点服务: {info}", data=data)
+        return UpstreamError(f"站点服务: {info}", data=data)
+
+    def _info(self, body: Mapping[str, Any]) -> str:
+        # The agent never echoes our credentials; this holds even if a future message did.
+        return self._redact(str(body.get("info") or body.get("msg") or ""))
+
+    # -- transport -------------------------------------------------------------------------------------
+
+    async def _call(
+        self, path: str, body: Mapping[str, str], read_seconds: float | None = None, method: str = "POST"
+    ) -> Any:
+        read = read_seconds or READ_SECONDS
+        answer = await self._send(lambda: self._request(method, path, body, read), read)
+        if answer["status"] is not True:
+            raise self._failure(answer)
+        return answer.get("data")
+
+    async def _request(self, method: str, path: str, body: Mapping[str, str], read: float) -> dict[str, Any]:
+        # A query string for GET (the plan holds no secret), a form body otherwise (secrets never go in URLs).
+        args: dict[str, Any] = {"params": dict(body)} if method == "GET" else {"data": dict(body)}
+        timeout = httpx.Timeout(read, connect=CONNECT_SECONDS)
+        return self._envelope(await self._http.request(method, path, timeout=timeout, **args), path)
+
+    async def _post(self, path: str, body: Mapping[str, str], read: float) -> dict[str, Any]:
+        return await self._request("POST", path, body, read)
+
+    async def _stream(self, path: str, form: Mapping[str, str], on_line: OnLine) -> dict[str, Any]:
+        """POST with `?stream=1`: relay output lines as they come; the answer is the final `result` event."""
+        timeout = httpx.Timeout(STREAM_IDLE_SECONDS, connect=CONNECT_SECONDS)
+        async with self._http.stream("POST", path, params={"stream": "1"}, data=dict(form), timeout=timeout) as r:
+            if not r.headers.get("content-type", "").startswith("text/event-stream"):
+                await r.aread()  # refused before streaming (bad input, busy machine): a plain envelope
+                return self._envelope(r, path)
+            return await read_events(r, on_line)
+
+    async def _send(
+        self, send: Callable[[], Awaitable[dict[str, Any]]], read: float, attempts: int = 1
+    ) -> dict[str, Any]:
+        """`send()`, again (up to `attempts`) when the connection could not be made: nothing was sent."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await send()
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == attempts:
+                    raise SiteUnreachable(f"无法连接站点服务 {self.base_url}: {self._cause(exc)}", sent=False) from None
+                await asyncio.sleep(0.5 * attempt)
+            except httpx.TimeoutException:
+                raise SiteUnreachable(f"站点服务 {self.base_url} 在 {int(read)} 秒内没有应答", sent=True) from None
+            except httpx.HTTPError as exc:
+                raise SiteUnreachable(f"与站点服务 {self.base_url} 的连接中断: {self._cause(exc)}", sent=True) from None
+        raise AssertionError("unreachable")
+
+    def _envelope(self, response: httpx.Response, path: str) -> dict[str, Any]:
+        if response.status_code in (401, 403):
+            raise UpstreamError(f"站点服务 {self.base_url} 拒绝了算力中心记录中的账号 (HTTP {response.status_code})")
         if response.status_code != 200:
             hint = " (站点服务版本可能过旧,缺少该接口)" if response.status_code in (404, 405) else ""
             raise UpstreamError(f"站点服务 {self.base_url} 对 {path} 返回 HTTP {response.status_code}{hint}")
@@ -171,26 +295,10 @@ class SiteClient:
             raise UpstreamError(f"站点服务 {self.base_url} 的应答不是 JSON") from None
         if not isinstance(body, dict) or "status" not in body:
             raise UpstreamError(f"站点服务 {self.base_url} 的应答缺少 status 字段")
-        if body["status"] is not True:
-            raise self._failure(body)
-        return body.get("data")
+        return body
 
-    def _failure(self, body: Mapping[str, Any]) -> UpstreamError:
-        info = self._redacted(str(body.get("info") or body.get("msg") or "未说明原因"))
-        data = body.get("data") if isinstance(body.get("data"), dict) else None
-        code = str(body.get("code") or "")
-        if code in _UNREACHABLE_CODES or (not code and any(word in info for word in _UNREACHABLE_WORDS)):
-            return ClusterUnreachable(f"站点服务: {info}", data=data)
-        return UpstreamError(f"站点服务: {info}", data=data)
-
-    def _redacted(self, text: str) -> str:
-        # The agent never echoes our credentials; this holds even if a future message did.
-        return self._redact(text)
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or exc.__class__.__name__
+    def _cause(self, exc: BaseException) -> str:
+        return self._redact(str(exc).strip() or exc.__class__.__name__)
 
 
 def _mapping(data: Any) -> dict[str, Any]:

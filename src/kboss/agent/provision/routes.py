@@ -102,10 +102,16 @@ def _step_answer(outcome: PlanResult) -> dict[str, Any]:
     return {"status": result.ok, "info": info, "data": result.as_dict(include_secrets=True)}
 
 
+class MachineBusy(Conflict):
+    """Another provisioning call of the platform still runs on this machine; the platform waits and asks again."""
+
+    code = "machine_busy"
+
+
 def _claim(target: SshTarget) -> None:
     key = (target.host, target.port)
     if key in _busy:
-        raise Conflict(f"主机 {target.host}:{target.port} 正在执行另一个部署调用, 请等待其结束")
+        raise MachineBusy(f"主机 {target.host}:{target.port} 正在执行另一个部署调用, 请等待其结束")
     _busy.add(key)
 
 

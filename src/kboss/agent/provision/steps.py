@@ -15,6 +15,7 @@ from importlib import resources
 
 from kboss.agent.provision.params import ProvisionParams, Role
 from kboss.errors import InvalidParameter
+from kboss.wire import plan as provision_plan
 
 _MODE = ("KBOSS_INSTALL_MODE", "KBOSS_BUNDLE")
 SECRET_VARIABLES = frozenset({"KBOSS_JOIN_TOKEN", "KBOSS_JOIN_CERT_KEY"})
@@ -40,11 +41,19 @@ def script_text(file_name: str) -> str:
 
 @dataclass(frozen=True)
 class Step:
+    """A step of the plan (`kboss.wire.plan`: its name, time and place) with its script and the variables it reads."""
+
     name: str
     summary: str
-    timeout: float  # seconds for the whole script; generous, since apt mirrors and registries can be slow
     reads: tuple[str, ...] = ()  # the KBOSS_* variables the script reads
-    waits: bool = False  # the script waits up to the `wait_timeout` parameter on top of `timeout`
+
+    @property
+    def planned(self) -> provision_plan.PlannedStep:
+        return provision_plan.BY_NAME[self.name]
+
+    @property
+    def timeout(self) -> float:
+        return self.planned.seconds
 
     @property
     def file_name(self) -> str:
@@ -73,44 +82,38 @@ class Step:
         return "".join(secrets) + "\n" + self.text()
 
     def timeout_for(self, params: ProvisionParams) -> float:
-        return self.timeout + (params.wait_timeout if self.waits else 0)
+        return self.timeout + (params.wait_timeout if self.planned.waits else 0)
 
 
 PREFLIGHT = Step(
     "preflight",
     "Ubuntu 22.04, valid node name, swap off (now and in /etc/fstab), overlay and br_netfilter loaded, "
     "bridge and forwarding sysctls",
-    300,
     ("KBOSS_ALLOW_UNSUPPORTED_OS",),
 )
 CONTAINER_RUNTIME = Step(
     "container_runtime",
     "containerd installed, config.toml with SystemdCgroup = true and the sandbox image, enabled and running",
-    1200,
     (*_MODE, "KBOSS_SANDBOX_IMAGE"),
 )
 KUBERNETES_PACKAGES = Step(
     "kubernetes_packages",
     "kubelet, kubeadm, kubectl of the requested version installed and held; kubelet enabled",
-    1200,
     (*_MODE, "KBOSS_K8S_MINOR", "KBOSS_K8S_PATCH"),
 )
 IMAGES = Step(
     "images",
     "the images kubeadm needs present in containerd (imported from the bundle or pulled)",
-    1800,
     ("KBOSS_ROLE", *_MODE, "KBOSS_K8S_PATCH", "KBOSS_IMAGE_REPOSITORY", "KBOSS_SANDBOX_IMAGE", "KBOSS_CRI_SOCKET"),
 )
 GPU_RUNTIME = Step(
     "gpu_runtime",
     "with an NVIDIA GPU: container toolkit installed, nvidia as containerd's default runtime",
-    1200,
     ("KBOSS_GPU", *_MODE),
 )
 KUBEADM_INIT = Step(
     "kubeadm_init",
     "kubeadm init (pod network 10.244.0.0/16) unless admin.conf exists and the API answers",
-    900,
     (
         "KBOSS_ADVERTISE_ADDRESS",
         "KBOSS_ADVERTISE_STRICT",
@@ -120,55 +123,38 @@ KUBEADM_INIT = Step(
         "KBOSS_CRI_SOCKET",
     ),
 )
-NETWORK_PLUGIN = Step(
-    "network_plugin", "flannel applied unless its DaemonSet exists", 300, (*_MODE, "KBOSS_FLANNEL_URL")
-)
+NETWORK_PLUGIN = Step("network_plugin", "flannel applied unless its DaemonSet exists", (*_MODE, "KBOSS_FLANNEL_URL"))
 GPU_DEVICE_PLUGIN = Step(
     "gpu_device_plugin",
     "NVIDIA device plugin DaemonSet applied (GPU machine, or with_device_plugin)",
-    300,
     ("KBOSS_GPU", "KBOSS_DEVICE_PLUGIN", *_MODE, "KBOSS_DEVICE_PLUGIN_URL"),
 )
-WAIT_READY = Step("wait_ready", "the node reports Ready (kubectl wait)", 60, ("KBOSS_WAIT_TIMEOUT",), waits=True)
+WAIT_READY = Step("wait_ready", "the node reports Ready (kubectl wait)", ("KBOSS_WAIT_TIMEOUT",))
 FETCH_CREDENTIALS = Step(
-    "fetch_credentials", "a join command (fresh bootstrap token) and the admin kubeconfig", 120, ("KBOSS_TOKEN_TTL",)
+    "fetch_credentials", "a join command (fresh bootstrap token) and the admin kubeconfig", ("KBOSS_TOKEN_TTL",)
 )
-KUBEADM_JOIN = Step("kubeadm_join", "kubeadm join unless kubelet.conf exists", 900, (*_JOIN, "KBOSS_CRI_SOCKET"))
+KUBEADM_JOIN = Step("kubeadm_join", "kubeadm join unless kubelet.conf exists", (*_JOIN, "KBOSS_CRI_SOCKET"))
 RESET = Step(
     "reset",
     "kubeadm reset --force, CNI configuration and interfaces removed, root's kubeconfig removed, containerd restarted",
-    600,
     ("KBOSS_CRI_SOCKET",),
 )
 
-MASTER_STEPS = (
-    PREFLIGHT,
-    CONTAINER_RUNTIME,
-    KUBERNETES_PACKAGES,
-    IMAGES,
-    GPU_RUNTIME,
-    KUBEADM_INIT,
-    NETWORK_PLUGIN,
-    GPU_DEVICE_PLUGIN,
-    WAIT_READY,
-    FETCH_CREDENTIALS,
-)
-WORKER_STEPS = (PREFLIGHT, CONTAINER_RUNTIME, KUBERNETES_PACKAGES, IMAGES, GPU_RUNTIME, KUBEADM_JOIN)
-ALL_STEPS = {step.name: step for step in (*MASTER_STEPS, *WORKER_STEPS, RESET)}
-_GPU_STEPS = {GPU_RUNTIME.name, GPU_DEVICE_PLUGIN.name}
-
-
-def _without_gpu(steps: tuple[Step, ...], params: ProvisionParams) -> list[Step]:
-    # gpu=off: the GPU steps would only report "skipped"; leave them out of the plan altogether.
-    return [step for step in steps if params.gpu != "off" or step.name not in _GPU_STEPS]
+_BY_NAME = {step.name: step for step in (
+    PREFLIGHT, CONTAINER_RUNTIME, KUBERNETES_PACKAGES, IMAGES, GPU_RUNTIME, KUBEADM_INIT, NETWORK_PLUGIN,
+    GPU_DEVICE_PLUGIN, WAIT_READY, FETCH_CREDENTIALS, KUBEADM_JOIN, RESET,
+)}  # fmt: skip
+MASTER_STEPS = tuple(_BY_NAME[s.name] for s in provision_plan.MASTER)
+WORKER_STEPS = tuple(_BY_NAME[s.name] for s in provision_plan.WORKER)
+ALL_STEPS = {name: _BY_NAME[name] for name in provision_plan.BY_NAME}
 
 
 def plan_master(params: ProvisionParams) -> list[Step]:
-    return _without_gpu(MASTER_STEPS, params)
+    return [_BY_NAME[s.name] for s in provision_plan.plan_for("master", params.gpu)]
 
 
 def plan_worker(params: ProvisionParams) -> list[Step]:
-    return _without_gpu(WORKER_STEPS, params)
+    return [_BY_NAME[s.name] for s in provision_plan.plan_for("worker", params.gpu)]
 
 
 def plan(params: ProvisionParams) -> list[Step]:
