@@ -3,10 +3,10 @@
     .venv/bin/python bench/join_workers.py [--scale 0.05] [--rounds 3] [--database-url URL]
 
 Every join goes the way a request goes: `cluster_ops.start_join_worker` (checks, device reservation, operation
-row and cluster lock in one transaction), then one `OperationWorker` (concurrency 10) claims and runs it on the
-simulated backend, writing the catalog rows as the real one does. Each step sleeps a fixed time: the simulated
-site's duration for it × `scale` (a join is preflight 5 s, container runtime 40 s, packages 60 s, join command
-3 s, kubeadm join 45 s, node ready 30 s; 1.83 s at scale 0.01). The target: ten at once within 1.3× of one.
+row and cluster lock in one transaction), then one `OperationWorker` (concurrency 10) claims and runs it: the real
+join plan (`kboss.clusters.plan`) on a simulated center, whose machines take a fixed time per step: the simulated
+machines' duration for it × `scale` (`kboss.sites.simulated.machines.PLAYED_SECONDS`). The target: ten at once
+within 1.3× of one.
 The database is a fresh SQLite file unless `--database-url` names another (e.g. an empty PostgreSQL database).
 """
 
@@ -25,15 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.clusters.ops import start_join_worker
-from kboss.clusters.simulated_plan import KIND_STEPS, SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.clusters.plan import cluster_kinds, register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade
 from kboss.db.models import Center, Cluster, Device, Org
 from kboss.db.models_ops import Operation
-from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.steps import Registry
 from kboss.operations.worker import OperationWorker, WorkerConfig
+from kboss.sites.simulated.machines import PLAYED_SECONDS, SimulatedMachines
 
 CLUSTERS = 10
 CONFIG = WorkerConfig(
@@ -100,7 +101,6 @@ class Bench:
     async def timed(self, worker: OperationWorker, clusters: Sequence[str]) -> float:
         started = time.perf_counter()
         op_ids = await asyncio.gather(*(self.join(c) for c in clusters))
-        worker.notify()
         await self.wait(op_ids)
         return time.perf_counter() - started
 
@@ -119,10 +119,10 @@ async def run(url: str, scale: float, rounds: int) -> None:
     sessions, box = make_sessionmaker(engine), SecretBox("bench-deployment-key")
     bench = Bench(sessions, box, await _principal(sessions))
     await bench.seed(workers=(CLUSTERS + 1) * rounds)
-    registry = register_simulated_steps(Registry(), SimulatedSite(scale))
+    env = SiteEnv(box, machines=SimulatedMachines(scale))
     one: list[float] = []
     ten: list[float] = []
-    async with OperationWorker(sessions, "bench", registry, OpEnv(box), CONFIG) as worker:
+    async with OperationWorker(sessions, "bench", register_cluster_kinds(Registry()), env, CONFIG) as worker:
         for _ in range(rounds):  # alternate, so that a warming cache or a noisy neighbour hits both alike
             one.append(await bench.timed(worker, bench.clusters[:1]))
             ten.append(await bench.timed(worker, bench.clusters))
@@ -131,7 +131,10 @@ async def run(url: str, scale: float, rounds: int) -> None:
 
 
 def _print(url: str, scale: float, one: list[float], ten: list[float]) -> None:
-    steps = {s.name: round(s.seconds * scale, 3) for s in KIND_STEPS["join_worker"]}
+    # kubeadm_join fetches a fresh join command from the master first.
+    played = {s.name: PLAYED_SECONDS.get(s.name, 0.0) for s in cluster_kinds()["join_worker"]}
+    played["kubeadm_join"] += PLAYED_SECONDS["fetch_credentials"]
+    steps = {name: round(seconds * scale, 3) for name, seconds in played.items()}
     print(f"database: {url.split('://')[0]}; join steps (s): {steps}; sum {sum(steps.values()):.2f} s")
     print(f"one worker:                   {' '.join(f'{t:.2f}' for t in one)}  median {statistics.median(one):.2f} s")
     print(f"ten workers, ten clusters:    {' '.join(f'{t:.2f}' for t in ten)}  median {statistics.median(ten):.2f} s")

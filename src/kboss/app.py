@@ -26,9 +26,8 @@ from kboss.api.v1 import catalog as v1_catalog
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
-from kboss.clusters.agent_plan import AgentEnv, register_agent_steps
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.common.offer_cache import TtlCache
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker, notifier, upgrade
@@ -37,6 +36,7 @@ from kboss.logs import install_redaction
 from kboss.operations.steps import Registry
 from kboss.operations.worker import OperationWorker, worker_from_settings
 from kboss.settings import Settings, get_settings
+from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.ssh import ConnectOptions, KnownHostsStore
 from kboss.web import routes as web_routes
 from kboss.wire import errors
@@ -64,19 +64,17 @@ def site_state(settings: Settings) -> SiteState:
     )
 
 
-def operation_registry(simulated_time_scale: float = 1.0) -> Registry:
-    """The steps every kind of operation runs, per backend."""
-    registry = Registry()
-    register_simulated_steps(registry, SimulatedSite(scale=simulated_time_scale))
-    register_agent_steps(registry)
-    return registry
+def operation_registry() -> Registry:
+    """The steps every kind of operation runs (the same on both backends)."""
+    return register_cluster_kinds(Registry())
 
 
 async def start_worker(settings: Settings, state: AppState) -> OperationWorker | None:
     if not settings.worker_enabled:
         return None
-    registry = operation_registry(settings.simulated_time_scale)
-    worker = worker_from_settings(settings, state.sessions, registry, AgentEnv(state.box))
+    # Simulated centers' machines take the time real ones do, times the scale (a demo may go faster).
+    env = SiteEnv(state.box, machines=SimulatedMachines(settings.simulated_time_scale))
+    worker = worker_from_settings(settings, state.sessions, operation_registry(), env)
     await worker.start()
     return worker
 

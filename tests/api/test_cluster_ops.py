@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from kboss.cli.demo import add_demo_center
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.crypto import is_sealed
 from kboss.db.models import Cluster
-from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.steps import Registry
+from kboss.sites.simulated.machines import SimulatedMachines
 from tests.api.test_cluster_ops_kit import (
     ADD_WIDGET,
     CPCC,
@@ -56,7 +57,7 @@ class Demo:
     admin: User
     center: str
     devices: list[str]
-    site: SimulatedSite
+    site: SimulatedMachines
 
     async def build(self, master: str, **extra: Any) -> str:
         data = await self.admin.ok(NEW_CLUSTER, **create_params(self.center, master, **extra))
@@ -83,8 +84,8 @@ async def demo(api: Api) -> AsyncIterator[Demo]:
     state = api.app.state.kboss
     async with state.sessions() as session:
         made = await add_demo_center(session, state.box, "acme")
-    site = SimulatedSite(SCALE)
-    async with running_worker(api, register_simulated_steps(Registry(), site), OpEnv(state.box)):
+    site = SimulatedMachines(SCALE)
+    async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=site)):
         yield Demo(api, admin, made.center_id, made.device_ids, site)
 
 
@@ -126,7 +127,7 @@ async def test_build_join_remove_and_dismantle_a_simulated_cluster(demo: Demo, a
         assert_idle(await device(api, device_id))
     # Every simulated side effect happened once.
     assert demo.site.count("kubeadm_init") == 1 and demo.site.count("kubeadm_join") == 2
-    assert demo.site.count("reset_machine", node=w1) == 1 and demo.site.count("delete_records") == 1
+    assert demo.site.count("reset", node=w1) == 1 and demo.site.count("reset") == 3  # the worker, then all three
     kinds = await demo.admin.http.get(OPS, params={"cluster_id": cid}, headers=demo.admin.headers)
     assert sorted(r["kind"] for r in kinds.json()["rows"]) == sorted(
         ["create_cluster", "join_worker", "join_worker", "remove_worker", "remove_cluster"]

@@ -21,11 +21,14 @@ from fastapi import FastAPI
 
 from kboss.agent.provision import routes as provision_routes
 from kboss.app import create_site_app
-from kboss.clusters import agent_client as op_agent_client
-from kboss.clusters.agent_plan import AgentEnv, SiteAgent, register_agent_steps
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.db.models import Cluster
 from kboss.operations.steps import Registry
 from kboss.settings import Settings
+from kboss.sites import client as site_client
+from kboss.sites.simulated.machines import SimulatedMachines
 from tests.api.test_cluster_ops_kit import (
     CPCC,
     DELETE_CLUSTER,
@@ -118,8 +121,10 @@ async def site(ssh_lab: SshLab, db_url: str, data_dir: Path, tmp_path: Path) -> 
                 "id"
             ]
         urls: list[str] = []
-        env = AgentEnv(api.app.state.kboss.box, lambda c: SiteAgent(c, transport=RecordingTransport(urls)))
-        async with running_worker(api, register_agent_steps(Registry()), env, 120):
+        # A simulated center in the same org builds on fast simulated machines, with the same steps.
+        machines = SimulatedMachines(0.001)
+        env = SiteEnv(api.app.state.kboss.box, transport=lambda: RecordingTransport(urls), machines=machines)
+        async with running_worker(api, register_cluster_kinds(Registry()), env, 120):
             yield Site(api, admin, cpcid, hosts, agent, urls)
     for host in hosts:
         host.ssh.close()
@@ -222,7 +227,7 @@ async def test_a_failing_machine_fails_the_step_and_a_retry_resumes_there(
 
     master.machine.clear_faults()
     # The agent still provisions this machine (as after our crash mid-step): the step waits for it to finish.
-    monkeypatch.setattr(op_agent_client, "BUSY_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(site_client, "BUSY_RETRY_SECONDS", 0.2)
     busy = (master.ssh.address, master.ssh.port)
     provision_routes._busy.add(busy)
     try:
@@ -274,3 +279,34 @@ async def test_ssh_dropped_mid_step_fails_clearly_and_a_retry_finds_the_work_don
     steps = {s["name"]: s for s in detail["steps"]}
     assert (steps["kubeadm_init"]["attempts"], steps["kubeadm_init"]["state"]) == (2, "skipped"), steps
     assert_member(await device(site.api, master.device_id), detail["cluster_id"], "master")
+
+
+async def _recorded_steps(site: Site, op_id: str) -> list[tuple[int, str, int]]:
+    """(ordinal, name, timeout) of each step of an operation, as its API answers them. (Not the state: a machine
+    may find a step's work done already, e.g. a node ready by the time it is asked, and skip it.)"""
+    response = await site.admin.http.get(f"{OPS}/{op_id}", headers=site.admin.headers)
+    return [(s["ordinal"], s["name"], s["timeout_seconds"]) for s in response.json()["steps"]]
+
+
+async def test_a_simulated_build_records_the_same_steps_and_timeouts_as_an_agent_build(site: Site) -> None:
+    master, worker, _ = site.hosts
+    state = site.api.app.state.kboss
+    async with state.sessions() as session:
+        demo = await add_demo_center(session, state.box, "acme")
+    recorded = []
+    for center, (sim_master, sim_worker) in (
+        (site.center, (master.device_id, worker.device_id)),
+        (demo.center_id, demo.device_ids[:2]),
+    ):
+        built = await site.admin.call(NEW_CLUSTER, **create_params(center, sim_master, gpu="off"))
+        assert built["status"] is True, built
+        cid = built["data"]["clusterid"]
+        joined = await site.admin.call(NEW_WORKER, cpcid=center, clusterid=cid, worker_nodeid=sim_worker)
+        assert joined["status"] is True, joined
+        ops = (built["data"]["operation_id"], joined["data"]["operation_id"])
+        recorded.append([await _recorded_steps(site, op_id) for op_id in ops])
+    agent, simulated = recorded
+    assert agent == simulated
+    names = [name for _, name, _ in agent[0]]
+    assert names[:2] == ["plan", "preflight"] and names[-1] == "fetch_credentials" and "gpu_runtime" in names
+    assert dict((name, timeout) for _, name, timeout in agent[0])["wait_ready"] == 60 + 3600 + 120

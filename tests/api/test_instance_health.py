@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from kboss.cli.demo import add_demo_center
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
-from kboss.operations.steps import OpEnv, Registry
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
+from kboss.operations.steps import Registry
+from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import (
     DELETE_WORKER,
@@ -29,7 +30,7 @@ from tests.api.test_cluster_ops_kit import (
 )
 from tests.api.test_cluster_ops_kit import device as device_row
 from tests.api.test_instances import COMPONENTS, GET, NEW, add_components, instance_params
-from tests.api.test_node_drain import ended, log_of
+from tests.api.test_node_drain import ended
 from tests.operations.kit import SCALE
 from tests.support.api import Api, User, running_api
 
@@ -44,7 +45,7 @@ LINES = [*(c for c in COMPONENTS if c["type"] != "gpu"), {**COMPONENTS[-1], "mod
 class Site:
     api: Api
     admin: User
-    site: SimulatedSite
+    site: SimulatedMachines
     cpcid: str
     cid: str
     gpu_worker: str  # device id of sim-01-gpu
@@ -87,8 +88,8 @@ async def lab(db_url: str, data_dir: Path) -> AsyncIterator[Site]:
         async with state.sessions() as session:
             made = await add_demo_center(session, state.box, "acme")
         gpu, cpu, spare, *_ = made.device_ids
-        site = SimulatedSite(SCALE)
-        async with running_worker(api, register_simulated_steps(Registry(), site), OpEnv(state.box)):
+        site = SimulatedMachines(SCALE)
+        async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=site)):
             built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, cpu))
             cid = str(built["clusterid"])
             await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=gpu)
@@ -169,12 +170,12 @@ async def test_an_instance_whose_pods_wait_reads_pending_not_ready(lab: Site) ->
 
 
 async def test_the_removal_checks_again_just_before_it_drains(lab: Site) -> None:
-    gate = lab.site.pause("drain")
+    gate = lab.site.pause("probe")  # find_node: the step before the drain
     accepted = await lab.remove()  # no instance yet: accepted
     assert accepted.status_code == 202, accepted.text
     op_id = accepted.json()["id"]
     async with asyncio.timeout(30):
-        while "drain: paused" not in await log_of(lab.admin, op_id):  # noqa: ASYNC110
+        while not lab.site.paused("probe"):  # noqa: ASYNC110 - the site is what changes
             await asyncio.sleep(0.02)
     trainer = await lab.instance("trainer", 30071, gpus=1)  # lands on the worker meanwhile
     gate.set()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kboss.instances import records as instance_records
-from kboss.instances.service import fail_abandoned
+from kboss.instances.sweeper import fail_abandoned
 from tests.api.test_compat_catalog import CENTER, CPCC
 from tests.api.test_instances import DELETE, GET, NEW, UPDATE, Site, consumed, instance_params, leftovers, site
 from tests.support.api import running_api

@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from kboss.cli.demo import add_demo_center
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
-from kboss.operations.steps import OpEnv, Registry
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
+from kboss.operations.steps import Registry
+from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import (
     NEW_CLUSTER,
@@ -29,7 +30,7 @@ from tests.api.test_cluster_ops_kit import (
 )
 from tests.api.test_cluster_ops_kit import device as device_row
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, add_components, instance_params
-from tests.api.test_node_drain import ended, log_of
+from tests.api.test_node_drain import ended
 from tests.operations.kit import SCALE
 from tests.support.api import Api, User, running_api
 
@@ -44,7 +45,7 @@ WORKER_NODE = "sim-02"
 class Sim:
     api: Api
     admin: User
-    site: SimulatedSite
+    site: SimulatedMachines
     cpcid: str
     cid: str
     worker: str  # the worker's device id
@@ -80,8 +81,8 @@ async def sim(db_url: str, data_dir: Path) -> AsyncIterator[Sim]:
         async with state.sessions() as session:
             made = await add_demo_center(session, state.box, "acme")
         master, worker, *_ = made.device_ids
-        site = SimulatedSite(SCALE)
-        async with running_worker(api, register_simulated_steps(Registry(), site), OpEnv(state.box)):
+        site = SimulatedMachines(SCALE)
+        async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=site)):
             built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, master))
             cid = str(built["clusterid"])
             await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=worker)
@@ -104,12 +105,12 @@ async def _label_worker(sim: Sim) -> None:
 
 
 async def test_a_second_operation_on_the_cluster_is_refused_while_a_drain_runs(sim: Sim) -> None:
-    gate = sim.site.pause("evict")
+    gate = sim.site.pause("drain")
     first = await sim.drain()
     assert first.status_code == 202, first.text
     op_id = first.json()["id"]
     async with asyncio.timeout(30):
-        while "evict: paused" not in await log_of(sim.admin, op_id):  # noqa: ASYNC110
+        while not sim.site.paused("drain"):  # noqa: ASYNC110 - the site is what changes
             await asyncio.sleep(0.02)
     for refused in (await sim.drain(), await sim.drain("sim-01-gpu"), await sim.remove_worker()):
         assert refused.status_code == 409, refused.text
@@ -147,7 +148,7 @@ async def test_a_blocked_drain_leaves_the_node_cordoned_and_a_retry_finishes_it_
     done = await ended(sim.admin, op_id)
     assert done["state"] == "succeeded", done["last_error"]
     assert [(s["name"], s["attempts"]) for s in done["steps"]] == [("cordon", 1), ("evict", 2)]
-    assert sim.site.count("cordon") == 1 and sim.site.count("evict") == 2
+    assert sim.site.count("cordon") == 1 and sim.site.count("drain") == 2
     assert await sim.node_status(WORKER_NODE) == "已就绪,禁止调度"
 
 

@@ -16,7 +16,6 @@ import uvicorn
 from sqlalchemy import select
 
 from kboss.api.v1.operations import router
-from kboss.clusters.simulated_plan import BACKEND, SimulatedSite
 from kboss.common.context import Ctx, Principal
 from kboss.db.models import User as UserRow
 from kboss.operations.service import start_operation
@@ -24,6 +23,7 @@ from kboss.operations.steps import OpEnv
 from kboss.operations.worker import OperationWorker
 from tests.api.test_compat_catalog import CENTER, CPCC, device_params, import_cluster
 from tests.operations.kit import FAST, SCALE
+from tests.operations.played import BACKEND, PlayedSite
 from tests.support.api import Api, User, running_api
 
 OPS = "/api/v1/operations"
@@ -49,7 +49,7 @@ class Org:
             ctx = Ctx(session=session, principal=self.principal, box=state.box)
             return (await start_operation(ctx, kind, self.cluster, devices, backend=BACKEND)).id
 
-    def worker(self, site: SimulatedSite) -> OperationWorker:
+    def worker(self, site: PlayedSite) -> OperationWorker:
         state = self.api.app.state.kboss
         return OperationWorker(state.sessions, "api-worker", site.registry(), OpEnv(state.box), FAST)
 
@@ -73,7 +73,7 @@ async def _org(api: Api, username: str, org: str) -> Org:
 
 async def test_list_show_log_retry_and_other_orgs(api: Api) -> None:
     acme = await _org(api, "alice", "acme")
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.fail("kubeadm_join")
     op_id = await acme.start("join_worker", acme.devices)
     async with acme.worker(site):
@@ -112,7 +112,7 @@ async def test_cancel_pending_then_running(api: Api) -> None:
     cancelled = await acme.post(f"{OPS}/{waiting}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
 
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.hang("container_runtime")
     running = await acme.start("create_cluster", acme.devices[:1])
     async with acme.worker(site):
@@ -124,7 +124,7 @@ async def test_cancel_pending_then_running(api: Api) -> None:
 
 async def test_follow_streams_server_sent_events_live(api: Api) -> None:
     acme = await _org(api, "alice", "acme")
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     gate = site.pause("kubeadm_init")
     op_id = await acme.start("create_cluster", acme.devices[:1])
     async with acme.worker(site), _served(api) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
@@ -145,7 +145,7 @@ async def test_follow_streams_server_sent_events_live(api: Api) -> None:
 
 async def test_follow_says_why_a_step_failed_as_it_fails(api: Api) -> None:
     acme = await _org(api, "alice", "acme")
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.fail("kubeadm_init")
     op_id = await acme.start("create_cluster", acme.devices[:1])
     async with acme.worker(site), _served(api) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:

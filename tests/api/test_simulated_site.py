@@ -13,11 +13,12 @@ import pytest
 
 from kboss.catalog.centers import SIMULATED_URL
 from kboss.cli.demo import add_demo_center
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.db.models import Center
-from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.steps import Registry
 from kboss.sites import SiteClient
+from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.sites.simulated.site import SimulatedSiteClient, forget, site_for_center
 from tests.api.test_buy import BUY, product
 from tests.api.test_cluster_ops_kit import NEW_CLUSTER, NEW_WORKER, create_params, running_worker, wire
@@ -46,7 +47,9 @@ async def _simulated_cluster(api: Api, admin: User) -> tuple[str, str]:
     async with state.sessions() as session:
         made = await add_demo_center(session, state.box, "acme")
     master, worker, *_ = made.device_ids
-    async with running_worker(api, register_simulated_steps(Registry(), SimulatedSite(SCALE)), OpEnv(state.box)):
+    async with running_worker(
+        api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=SimulatedMachines(SCALE))
+    ):
         built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, master))
         cid = str(built["clusterid"])
         await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=worker)
@@ -172,8 +175,8 @@ async def test_a_simulated_node_is_cordoned_drained_and_uncordoned(api: Api) -> 
 
 async def drained(api: Api, admin: User, cid: str, node: str) -> dict[str, Any]:
     """Drain `node` with a simulated worker running, and wait for the operation to end."""
-    registry = register_simulated_steps(Registry(), SimulatedSite(SCALE))
-    async with running_worker(api, registry, OpEnv(api.app.state.kboss.box)):
+    env = SiteEnv(api.app.state.kboss.box, machines=SimulatedMachines(SCALE))
+    async with running_worker(api, register_cluster_kinds(Registry()), env):
         started = await api.http.post(f"/api/v1/clusters/{cid}/nodes/{node}/drain", headers=admin.headers)
         assert started.status_code == 202, started.text
         return await ended(admin, started.json()["id"])

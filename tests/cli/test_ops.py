@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kboss.cli.ops import op_app
-from kboss.clusters.simulated_plan import SimulatedSite
 from kboss.settings import get_settings
 from tests.operations.kit import SCALE, lab_on
+from tests.operations.played import PlayedSite
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ async def _cli(db_url: str, *args: str) -> Result:
 
 
 async def test_list_show_and_logs(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.fail("wait_node_ready")
     async with lab_on(db_url) as lab:
         done = await lab.start("create_cluster", lab.devices[:1])
@@ -55,7 +55,7 @@ async def test_list_show_and_logs(db_url: str) -> None:
 
 
 async def test_logs_follow_until_the_end(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab, lab.worker(site):
         op_id = await lab.start("create_cluster", lab.devices[:1])
         followed = await _cli(db_url, "logs", op_id, "--follow", "--poll", "0.05")

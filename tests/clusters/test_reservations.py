@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from kboss.clusters.ops import release_abandoned, start_create_cluster, start_join_worker
-from kboss.clusters.simulated_plan import SimulatedSite
-from kboss.clusters.simulated_steps import register_simulated_steps
+from kboss.clusters.plan import register_cluster_kinds
 from kboss.db.models import Device
 from kboss.operations.service import retry_operation
 from kboss.operations.steps import Registry
+from kboss.sites.simulated.machines import SimulatedMachines
 from tests.operations.kit import SCALE, Lab, lab_on
 
 
-def _registry(site: SimulatedSite) -> Registry:
-    return register_simulated_steps(Registry(), site)
+def _registry(site: SimulatedMachines) -> Registry:
+    return register_cluster_kinds(Registry())
 
 
 async def _build(lab: Lab, master: str) -> str:
@@ -38,7 +38,7 @@ async def _device(lab: Lab, device_id: str) -> tuple[int, str | None]:
 
 async def test_a_retry_never_takes_back_a_device_a_newer_operation_uses(db_url: str) -> None:
     async with lab_on(db_url) as lab:
-        site = SimulatedSite(SCALE)
+        site = SimulatedMachines(SCALE)
         async with lab.worker(site, registry=_registry(site)):
             first_master, second_master, worker = lab.devices
             c1, c2 = await _build(lab, first_master), await _build(lab, second_master)
@@ -61,13 +61,17 @@ async def test_a_retry_never_takes_back_a_device_a_newer_operation_uses(db_url: 
 
 async def test_a_worker_shutdown_mid_step_keeps_the_reservation_and_the_next_worker_resumes(db_url: str) -> None:
     async with lab_on(db_url) as lab:
-        site = SimulatedSite(SCALE)
+        site = SimulatedMachines(SCALE)
         master, worker, _ = lab.devices
         async with lab.worker(site, registry=_registry(site)):
             cluster_id = await _build(lab, master)
             site.hang("kubeadm_join")
             op_id = await _join(lab, cluster_id, worker)
-            await lab.wait_step(op_id, "kubeadm_join")
+
+            async def hanging() -> bool:  # the machine is in the middle of the join, not before it
+                return any("simulated hang" in step.output for step in await lab.steps(op_id))
+
+            await lab.wait_until(hanging)
         # Shutdown interrupted the step (a cancellation, not a failure): the machine stays this join's.
         assert await _device(lab, worker) == (1, cluster_id)
         async with lab.sessions() as session:

@@ -12,15 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from kboss.clusters.simulated_plan import BACKEND, SimulatedSite
+from kboss.clusters.site_access import SiteEnv
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker
 from kboss.db.models import Center, Cluster, Device, Org, User
 from kboss.db.models_ops import Operation, OperationHistory, OperationStep
 from kboss.operations.service import start_operation
-from kboss.operations.steps import OpEnv, Registry
+from kboss.operations.steps import Registry
 from kboss.operations.worker import OperationWorker, WorkerConfig
+from tests.operations.played import BACKEND, PlayedSite
 
 KEY = "test-deployment-key-ops"
 DEVICE_PASSWORD = "Ssh-Secret-Pa55"
@@ -49,9 +50,11 @@ class Lab:
             yield Ctx(session=session, principal=principal or self.admin, box=self.box)
 
     def worker(
-        self, site: SimulatedSite, worker_id: str = "w1", config: WorkerConfig = FAST, registry: Registry | None = None
+        self, site: PlayedSite, worker_id: str = "w1", config: WorkerConfig = FAST, registry: Registry | None = None
     ) -> OperationWorker:
-        return OperationWorker(self.sessions, worker_id, registry or site.registry(), OpEnv(self.box), config)
+        return OperationWorker(
+            self.sessions, worker_id, registry or site.registry(), SiteEnv(self.box, machines=site), config
+        )
 
     async def start(self, kind: str, devices: list[str], limit: float | None = None, **params: Any) -> str:
         async with self.ctx() as ctx:

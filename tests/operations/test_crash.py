@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from kboss.clusters.simulated_plan import FileEffects, SimulatedSite
 from kboss.operations.service import read_log
+from kboss.sites.simulated.machines import FileEffects
 from tests.operations.kit import KEY, SCALE, lab_on
+from tests.operations.played import PlayedSite
 
 # The doomed worker acts in `kubernetes_packages`, then hangs before verifying: the worst moment to die.
 CHILD = """
@@ -20,13 +21,14 @@ import asyncio, sys
 from pathlib import Path
 from kboss.crypto import SecretBox
 from kboss.db.engine import make_engine, make_sessionmaker
-from kboss.clusters.simulated_plan import FileEffects, SimulatedSite
+from kboss.sites.simulated.machines import FileEffects
+from tests.operations.played import PlayedSite
 from kboss.operations.service import read_log
 from kboss.operations.steps import OpEnv
 from kboss.operations.worker import OperationWorker, WorkerConfig
 
 async def main(url, effects, key, scale):
-    site = SimulatedSite(float(scale), FileEffects(Path(effects)))
+    site = PlayedSite(float(scale), FileEffects(Path(effects)))
     site.hang_after("kubernetes_packages")
     config = WorkerConfig(poll_seconds=0.02, heartbeat_seconds=0.05, log_flush_seconds=0.02)
     sessions = make_sessionmaker(make_engine(url))
@@ -53,7 +55,7 @@ async def test_kill_9_mid_step_then_a_fresh_worker_completes(db_url: str, tmp_pa
             await child.wait()
         assert child.returncode == -signal.SIGKILL
 
-        site = SimulatedSite(SCALE, effects)
+        site = PlayedSite(SCALE, effects)
         async with lab.worker(site, "survivor"):
             op = await lab.wait_state(op_id, "succeeded", limit=20)
         assert op.claimed_by is None and op.last_error == ""

@@ -9,16 +9,16 @@ from collections import Counter
 
 import pytest
 
-from kboss.clusters.simulated_plan import SimulatedSite
 from kboss.db.models_ops import OperationStep, now
 from kboss.errors import Forbidden, InvalidParameter, NotFound
 from kboss.operations import service as operations
 from kboss.operations.states import OperationConflict
 from kboss.operations.sweeper import sweep
 from tests.operations.kit import SCALE, lab_on
+from tests.operations.played import PlayedSite
 
 
-def assert_each_effect_once(site: SimulatedSite) -> None:
+def assert_each_effect_once(site: PlayedSite) -> None:
     counts = Counter(e.key for e in site.effects.all())
     assert counts and set(counts.values()) == {1}, counts
 
@@ -35,7 +35,7 @@ def assert_in_order(steps: list[OperationStep]) -> None:
 
 
 async def test_create_cluster_then_join_two_workers(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab, lab.worker(site):
         master, w1, w2 = lab.devices
         create = await lab.start("create_cluster", [master])
@@ -77,7 +77,7 @@ async def test_create_cluster_then_join_two_workers(db_url: str) -> None:
 
 
 async def test_step_timeout_fails_the_operation_and_frees_the_cluster(db_url: str) -> None:
-    site = SimulatedSite(SCALE, timeouts={"kubeadm_init": 0.3})
+    site = PlayedSite(SCALE, timeouts={"kubeadm_init": 0.3})
     site.hang("kubeadm_init")
     async with lab_on(db_url) as lab, lab.worker(site):
         op_id = await lab.start("create_cluster", [lab.devices[0]])
@@ -94,7 +94,7 @@ async def test_step_timeout_fails_the_operation_and_frees_the_cluster(db_url: st
 
 
 async def test_deadline_is_enforced_by_the_worker_and_by_the_sweeper(db_url: str) -> None:
-    site = SimulatedSite(SCALE, timeouts={"container_runtime": 60})
+    site = PlayedSite(SCALE, timeouts={"container_runtime": 60})
     site.hang("container_runtime")
     async with lab_on(db_url) as lab:
         async with lab.worker(site):
@@ -112,7 +112,7 @@ async def test_deadline_is_enforced_by_the_worker_and_by_the_sweeper(db_url: str
 
 
 async def test_retry_reruns_only_what_did_not_succeed(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab, lab.worker(site):
         _, w1, w2 = lab.devices
         site.fail("kubeadm_join", w2)
@@ -141,7 +141,7 @@ async def test_retry_reruns_only_what_did_not_succeed(db_url: str) -> None:
 
 
 async def test_cancel_pending_and_running(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.hang("kubernetes_packages")
     async with lab_on(db_url) as lab:
         waiting = await lab.start("create_cluster", [lab.devices[0]])

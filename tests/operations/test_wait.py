@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kboss.clusters.simulated_plan import SimulatedSite
 from kboss.db.engine import make_engine, make_sessionmaker, notifier
 from kboss.db.notify import publish
 from kboss.operations import service as operations
 from tests.operations.kit import FAST, SCALE, lab_on
+from tests.operations.played import PlayedSite
 
 
 @contextmanager
@@ -51,7 +51,7 @@ async def test_a_waiter_wakes_when_the_operation_ends_not_at_its_next_read(db_ur
 
 
 async def test_a_worker_that_polls_rarely_starts_new_work_at_once(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     rare = dataclasses.replace(FAST, poll_seconds=120.0, sweep_seconds=120.0)
     async with lab_on(db_url) as lab, lab.worker(site, config=rare):
         await asyncio.sleep(0.2)  # the worker has looked once, found nothing, and sleeps

@@ -9,14 +9,15 @@ from collections import Counter
 
 from sqlalchemy import update
 
-from kboss.clusters.simulated_plan import BACKEND, Effect, SimulatedSite
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.operations import service as operations
 from kboss.operations.runner import plan_steps
 from kboss.operations.states import transition
 from kboss.operations.steps import OpEnv, OperationInfo, Registry, StepContext, StepDef, StepFailed, StepOutcome
 from kboss.operations.worker import OperationWorker
+from kboss.sites.simulated.machines import Effect
 from tests.operations.kit import DEVICE_PASSWORD, FAST, SCALE, Lab, lab_on
+from tests.operations.played import BACKEND, PlayedSite
 
 
 async def _start_unbound(lab: Lab, count: int) -> list[str]:
@@ -30,7 +31,7 @@ async def _start_unbound(lab: Lab, count: int) -> list[str]:
 
 
 async def test_two_workers_never_run_one_operation_twice(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab:
         ids = await _start_unbound(lab, 6)
         first, second = lab.worker(site, "wa"), lab.worker(site, "wb")
@@ -43,7 +44,7 @@ async def test_two_workers_never_run_one_operation_twice(db_url: str) -> None:
 
 
 async def test_a_claim_has_exactly_one_winner(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab:
         ids = await _start_unbound(lab, 6)
         workers = [lab.worker(site, f"w{i}") for i in range(3)]
@@ -54,7 +55,7 @@ async def test_a_claim_has_exactly_one_winner(db_url: str) -> None:
             assert (await lab.op(op_id)).claimed_by in {"w0", "w1", "w2"}
 
 
-async def _crashed_midway(lab: Lab, site: SimulatedSite) -> str:
+async def _crashed_midway(lab: Lab, site: PlayedSite) -> str:
     """A join whose worker died during `join_command` after acting: three steps done, one left running."""
     op_id = (await _start_unbound(lab, 1))[0]
     kind = site.registry().get(BACKEND, "join_worker")
@@ -79,7 +80,7 @@ async def _crashed_midway(lab: Lab, site: SimulatedSite) -> str:
 
 
 async def test_a_crashed_worker_is_resumed_from_its_unfinished_step(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab:
         op_id = await _crashed_midway(lab, site)
         async with lab.worker(site, "rescuer"):
@@ -95,7 +96,7 @@ async def test_a_crashed_worker_is_resumed_from_its_unfinished_step(db_url: str)
 
 
 async def test_a_kind_that_must_not_resume_is_failed_with_a_reason(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab:
         op_id = await _crashed_midway(lab, site)
         worker = lab.worker(site, "rescuer", registry=site.registry(no_resume=frozenset({"join_worker"})))
@@ -106,7 +107,7 @@ async def test_a_kind_that_must_not_resume_is_failed_with_a_reason(db_url: str) 
 
 
 async def test_a_stopping_worker_hands_its_operation_over(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     site.hang_after("kubernetes_packages")
     async with lab_on(db_url) as lab:
         op_id = await lab.start("create_cluster", [lab.devices[0]])
@@ -122,7 +123,7 @@ async def test_a_stopping_worker_hands_its_operation_over(db_url: str) -> None:
         assert set(Counter(e.key for e in site.effects.all()).values()) == {1}
 
 
-async def _has_effect(site: SimulatedSite, step: str) -> bool:
+async def _has_effect(site: PlayedSite, step: str) -> bool:
     return site.count(step) > 0
 
 
@@ -156,7 +157,7 @@ async def test_output_is_redacted_and_bounded(db_url: str) -> None:
 
 
 async def test_follow_sees_every_line_as_it_is_written(db_url: str) -> None:
-    site = SimulatedSite(SCALE)
+    site = PlayedSite(SCALE)
     async with lab_on(db_url) as lab, lab.worker(site):
         op_id = await lab.start("join_worker", lab.devices[1:])
         seen: list[str] = []

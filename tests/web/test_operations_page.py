@@ -10,7 +10,7 @@ import pytest_asyncio
 from playwright.async_api import expect
 
 from kboss.cli.demo import add_demo_center
-from kboss.clusters.simulated_plan import KIND_STEPS
+from kboss.clusters.plan import cluster_kinds
 from tests.support.databases import SqliteFactory
 from tests.web.browser import Console, api, running_console, shot
 
@@ -51,7 +51,7 @@ async def test_operation_list_and_live_log(console: Console, no_page_errors: Cal
     await expect(log).to_contain_text("preflight: acting 1/3")
     await expect(log).to_contain_text("fetch_credentials")
     steps = page.get_by_test_id("op-steps")
-    await expect(steps.get_by_test_id("op-state-succeeded")).to_have_count(len(KIND_STEPS["create_cluster"]))
+    await expect(steps.get_by_test_id("op-state-succeeded")).to_have_count(len(cluster_kinds()["create_cluster"]))
     machine = await api(page, "GET", f"/api/v1/devices/{demo.device_ids[1]}")
     await expect(steps).to_contain_text(f"{machine['name']} ({machine['ip']})")  # the machine, not its id
     # After `end` the stream is closed for good: EventSource must not reconnect and replay the log.

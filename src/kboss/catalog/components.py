@@ -16,6 +16,7 @@ from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
 from kboss.common.records import get_owned, time_text
 from kboss.common.validation import Input, NonNegInt, Text, parse
+from kboss.db.cas import matched
 from kboss.db.models import Cluster, Component, ComponentStock, utcnow
 from kboss.errors import Conflict, InvalidParameter
 from kboss.pricing import quotes, units
@@ -162,12 +163,13 @@ async def _new_component(ctx: Ctx, data: ComponentInput) -> Component:
 
 async def _add_stock(ctx: Ctx, component: Component, cluster_id: str, amount: int) -> None:
     # An in-place increment, so that concurrent additions never lose one another.
-    result = await ctx.session.execute(
+    added = await matched(
+        ctx.session,
         update(ComponentStock)
         .where(ComponentStock.component_id == component.id, ComponentStock.clusterid == cluster_id)
-        .values(stock=ComponentStock.stock + amount)
+        .values(stock=ComponentStock.stock + amount),
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if added == 0:
         ctx.session.add(ComponentStock(component_id=component.id, clusterid=cluster_id, stock=amount))
     component.update_time = utcnow()
 

@@ -1,4 +1,4 @@
-"""Devices (the spec's cpcnode): machines of a center, reachable over SSH, idle or occupied by a cluster."""
+"""Devices (the spec's cpcnode): machines of a center, reachable over SSH, idle or occupied (`device_states`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from kboss.catalog import device_states
 from kboss.catalog.centers import get_center, keeps_secret
 from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
@@ -29,7 +30,6 @@ from kboss.db.models import Cluster, Device
 from kboss.errors import Conflict, InvalidParameter
 from kboss.sites.simulated.site import site_for_center
 
-NODE_STATUS_TEXT = {0: "空闲", 1: "占用"}
 DEVICETYPE_TEXT = {0: "虚拟机", 1: "物理机"}
 SORTABLE = {
     "name": Device.name,
@@ -51,7 +51,7 @@ class DeviceInput(Input):
     adminuser: Text
     adminpwd: str = ""
     ssh_key: str = ""
-    node_status: Flag01 = 0
+    node_status: Flag01 = device_states.IDLE
     external_ip: OptionalIp = ""
     cpu_model: Text = "STANDARD"
     cpu_stock: NonNegInt = 0
@@ -93,7 +93,7 @@ def device_row(device: Device, ctx: Ctx, reveal: bool = False, cluster_name: str
         "gpu_stock": device.gpu_stock,
         "role": device.role,
         "cluster_name": cluster_name,
-        "node_status_text": NODE_STATUS_TEXT[device.node_status],
+        "node_status_text": device_states.STATUS_TEXT[device.node_status],
         "devicetype_text": DEVICETYPE_TEXT[device.devicetype],
     }
 
@@ -111,7 +111,9 @@ async def list_devices(ctx: Ctx, center_id: str | None, page: Page, reveal: bool
 
 async def idle_devices(ctx: Ctx, center_id: str | None) -> list[Device]:
     center = await get_center(ctx, center_id)
-    query = select(Device).where(Device.orgid == ctx.orgid, Device.cpcid == center.id, Device.node_status == 0)
+    query = select(Device).where(
+        Device.orgid == ctx.orgid, Device.cpcid == center.id, Device.node_status == device_states.IDLE
+    )
     return list((await ctx.session.scalars(query.order_by(Device.created_at, Device.id))).all())
 
 
@@ -141,17 +143,31 @@ async def update_device(ctx: Ctx, params: Mapping[str, Any]) -> Device:
     data = _validated({**device_row(device, ctx), **sent})
     if data.cpcid != device.cpcid:
         await get_center(ctx, data.cpcid)
-    if device.clusterid and data.node_status == 0:
+    if device.clusterid and data.node_status == device_states.IDLE:
         raise Conflict(f"设备 {device.name} 仍属于集群 {device.clusterid},不能直接置为空闲")
-    for field, value in data.model_dump(exclude={"adminpwd", "ssh_key"}).items():
+    for field, value in data.model_dump(exclude={"adminpwd", "ssh_key", "node_status"}).items():
         setattr(device, field, value)
     # Secrets change only when a new value is sent: never re-encrypt what is stored.
     if not keeps_secret(data.adminpwd):
         device.adminpwd = ctx.box.seal(data.adminpwd)
     if not keeps_secret(data.ssh_key):
         device.ssh_key = ctx.box.seal(data.ssh_key)
-    await _commit_unique(ctx, data)
+    await _flush_unique(ctx, data)
+    if data.node_status != device.node_status:
+        await _set_status_by_hand(ctx, device, data.node_status)
+    await ctx.session.commit()
     return device
+
+
+async def _set_status_by_hand(ctx: Ctx, device: Device, status: int) -> None:
+    """An admin marks the device idle or occupied; never idle while a cluster holds (or just reserved) it."""
+    who = ctx.principal.username
+    not_in_cluster = (Device.clusterid.is_(None),) if status == device_states.IDLE else ()
+    try:
+        await device_states.transition(ctx.session, device, status, f"{who} 修改设备状态", who, extra=not_in_cluster)
+    except Conflict:
+        await ctx.session.rollback()
+        raise
 
 
 async def delete_device(ctx: Ctx, device_id: str | None) -> Device:
@@ -171,8 +187,13 @@ def _validated(params: Mapping[str, Any]) -> DeviceInput:
 
 
 async def _commit_unique(ctx: Ctx, data: DeviceInput) -> None:
+    await _flush_unique(ctx, data)
+    await ctx.session.commit()
+
+
+async def _flush_unique(ctx: Ctx, data: DeviceInput) -> None:
     try:
-        await ctx.session.commit()
+        await ctx.session.flush()
     except IntegrityError:
         await ctx.session.rollback()
         raise Conflict(f"该算力中心已有地址为 {data.ip}:{data.sshport} 的设备") from None

@@ -1,9 +1,9 @@
-"""Draining a node: the `drain_node` operation's start, its parameters, and how both backends report a drain.
+"""Draining a node: the `drain_node` operation's start, its parameters, and how its steps report a drain.
 
 A drain is an operation (DESIGN.md §5), not a blocking call: it takes the cluster's lock like the other kinds, so
 it never runs beside a build or a removal of the same cluster, and a second drain there is refused while one runs.
 Its target is a Kubernetes node *name*, stored as a parameter: a node of an imported cluster need not be a kboss
-device. Steps: `cordon`, then `evict` (`op_agent_nodes` for the site agent, `op_simulated_steps` for a simulated
+device. Steps: `cordon`, then `evict` (`kboss.clusters.nodes`, the same for a site agent and a simulated
 center). A drain that leaves pods behind fails naming each pod and why, and leaves the node cordoned, as
 `kubectl drain` does; a retry runs `evict` again.
 
@@ -72,7 +72,7 @@ async def start_drain_node(ctx: Ctx, cluster_id: str, node: str, params: Mapping
     return ops.Started(op, cluster.id, None, center.id)
 
 
-# -- what the steps of both backends share -----------------------------------------------------------------------
+# -- what the node steps share -----------------------------------------------------------------------
 
 
 def target_node(op: OperationInfo) -> str:

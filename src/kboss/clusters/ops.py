@@ -1,6 +1,6 @@
 """Building and dismantling clusters: the checks and the start of the four operations, shared by the compat and
-native endpoints, and the catalog rows those operations change. (Draining a node: `cluster_ops_drain`; the
-simulated backend's steps: `op_simulated_steps`.)
+native endpoints, and the catalog rows those operations change. (Draining a node: `kboss.clusters.drain`; the
+steps of every kind: `kboss.clusters.plan`.)
 
 **The device guard.** The engine locks clusters, not machines, so two requests could aim one idle machine at two
 clusters. A request therefore *reserves* its machine in the transaction that records the operation: the device
@@ -32,12 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kboss.catalog.centers import get_center
 from kboss.catalog.cluster_states import build_state, failed_build_named, mark_failed
 from kboss.catalog.clusters import get_cluster
+from kboss.catalog.device_states import IDLE, OCCUPIED
 from kboss.catalog.devices import get_device
 from kboss.clusters.removal_guard import refuse_stranding
-from kboss.clusters.simulated_plan import BACKEND as SIMULATED
 from kboss.common.context import Ctx
 from kboss.common.validation import Input, OptionalDate, check_date_order, parse
 from kboss.common.validation import Text as Name
+from kboss.db.cas import compare_and_set, matched
 from kboss.db.models import Center, Cluster, ComponentStock, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import Conflict, InvalidParameter
@@ -49,6 +50,7 @@ CREATE, JOIN = "create_cluster", "join_worker"
 REMOVE_WORKER, REMOVE_CLUSTER = "remove_worker", "remove_cluster"
 DRAIN = "drain_node"
 AGENT = "agent"
+SIMULATED = "simulated"  # a center marked simulated: the same steps, on the simulated site
 RESERVING = (CREATE, JOIN)
 # The step whose success makes the reserved device a member: after it, a failure no longer frees the device.
 MEMBER_STEP = {CREATE: "fetch_credentials", JOIN: "kubeadm_join"}
@@ -187,7 +189,7 @@ async def _idle_device(ctx: Ctx, device_id: str, center: Center, param: str) -> 
     device = await get_device(ctx, device_id, param)
     if device.cpcid != center.id:
         raise InvalidParameter(param, "设备不属于该算力中心")
-    if device.node_status != 0 or device.clusterid:
+    if device.node_status != IDLE or device.clusterid:
         where = f"属于集群 {device.clusterid}" if device.clusterid else "被标记为占用"
         raise Conflict(f"设备 {device.name} 不是空闲设备 ({where})")
     return device
@@ -200,13 +202,14 @@ async def _start_reserving(
     try:
         ctx.session.add(cluster)  # a new cluster row (or the existing one) first: the device points at its id
         await ctx.session.flush()
-        taken = await ctx.session.execute(
+        taken = await compare_and_set(
+            ctx.session,
             update(Device)
-            .where(Device.id == device.id, Device.node_status == 0, Device.clusterid.is_(None))
-            .values(node_status=1, clusterid=cluster.id, role="master" if kind == CREATE else "worker")
-            .execution_options(synchronize_session=False)
+            .where(Device.id == device.id, Device.node_status == IDLE, Device.clusterid.is_(None))
+            .values(node_status=OCCUPIED, clusterid=cluster.id, role="master" if kind == CREATE else "worker")
+            .execution_options(synchronize_session=False),
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if not taken:
             raise Conflict(f"设备 {device.name} 刚刚被另一个请求占用")
         return await start_operation(ctx, kind, cluster.id, [device.id], op_params, backend=backend_for(center))
     except BaseException:
@@ -267,13 +270,14 @@ async def ensure_reserved(ctx: StepContext, device_id: str, role: str) -> None:
         newer = await newer_claim(session, op, device_id)
         if newer is not None:
             raise StepFailed(f"设备 {device_id} 已由更新的操作 {newer} 使用,此操作不能再使用它")
-        mine = or_(and_(Device.node_status == 0, Device.clusterid.is_(None)), Device.clusterid == op.cluster_id)
-        taken = await session.execute(
+        mine = or_(and_(Device.node_status == IDLE, Device.clusterid.is_(None)), Device.clusterid == op.cluster_id)
+        taken = await compare_and_set(
+            session,
             update(Device)
             .where(Device.id == device_id, Device.orgid == op.orgid, mine)
-            .values(node_status=1, clusterid=op.cluster_id, role=role)
+            .values(node_status=OCCUPIED, clusterid=op.cluster_id, role=role),
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if not taken:
             raise StepFailed(f"设备 {device_id} 已被其他集群占用或已被删除")
         await session.commit()
     _HELD[(op.id, op.attempt)] = None
@@ -294,18 +298,19 @@ async def release_reservation(session: AsyncSession, op: Operation | OperationIn
     )
     if member is not None:
         return False
-    freed = await session.execute(
+    freed = await matched(
+        session,
         update(Device)
         .where(Device.id == device_id, Device.clusterid == op.cluster_id)
-        .values(node_status=0, clusterid=None)
-        .execution_options(synchronize_session=False)
+        .values(node_status=IDLE, clusterid=None)
+        .execution_options(synchronize_session=False),
     )
-    return bool(freed.rowcount)  # type: ignore[attr-defined]
+    return bool(freed)
 
 
 async def release_abandoned(session: AsyncSession, orgid: str | None = None) -> int:
     """Free the devices of create/join operations that were cancelled, timed out or failed. Commits."""
-    reserved = select(Device.id, Device.clusterid).where(Device.node_status == 1, Device.clusterid.is_not(None))
+    reserved = select(Device.id, Device.clusterid).where(Device.node_status == OCCUPIED, Device.clusterid.is_not(None))
     if orgid:
         reserved = reserved.where(Device.orgid == orgid)
     occupied: dict[str, str | None] = {d: c for d, c in await session.execute(reserved)}
@@ -366,7 +371,7 @@ async def _set_member(session: AsyncSession, ctx: StepContext, device_id: str, r
     await session.execute(
         update(Device)
         .where(Device.id == device_id, Device.orgid == ctx.operation.orgid)
-        .values(node_status=1, clusterid=ctx.operation.cluster_id, role=role)
+        .values(node_status=OCCUPIED, clusterid=ctx.operation.cluster_id, role=role)
     )
 
 
@@ -415,9 +420,9 @@ async def release_devices(ctx: StepContext, device_ids: Sequence[str] | None = N
     if device_ids is not None:
         query = query.where(Device.id.in_(device_ids))
     async with ctx.sessions() as session:
-        result = await session.execute(query.values(node_status=0, clusterid=None))
+        released = await matched(session, query.values(node_status=IDLE, clusterid=None))
         await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return released
 
 
 async def check_instances(ctx: StepContext) -> StepOutcome:

@@ -29,7 +29,8 @@ from kboss.instances.health import (
 )
 from kboss.instances.records import end_reads, kubeconfig_of, site_for, spec_params
 from kboss.operations.steps import DeviceAccess, StepContext, StepFailed
-from kboss.sites.simulated.site import SiteLike, site_for_center
+from kboss.sites.protocol import Site
+from kboss.sites.simulated.site import site_for_center
 
 
 def _unreadable(cluster: str, problem: str) -> str:
@@ -45,7 +46,7 @@ async def _instances(session: AsyncSession, cluster_id: str) -> list[Instance]:
 
 
 async def _stranded(
-    site: SiteLike, kubeconfig: str, machine_ip: str, instances: Sequence[Instance], box: SecretBox
+    site: Site, kubeconfig: str, machine_ip: str, instances: Sequence[Instance], box: SecretBox
 ) -> tuple[str, list[Stranded]]:
     """The machine's node name ("" when it is no node of the cluster) and the instances its removal strands."""
     nodes = await site.cluster_nodes(kubeconfig)

@@ -34,6 +34,10 @@ def id_column() -> Mapped[str]:
     return mapped_column(String(21), primary_key=True, default=new_id)
 
 
+# SQLite only aliases INTEGER PRIMARY KEY to the rowid (autoincrement); PostgreSQL gets a bigint.
+AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Org(Base):
     __tablename__ = "orgs"
     id: Mapped[str] = id_column()
@@ -96,6 +100,20 @@ class Device(Base):
     gpu_stock: Mapped[int] = mapped_column(Integer, default=0)
     role: Mapped[str] = mapped_column(String(16), default="worker")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeviceHistory(Base):
+    """Append-only: every change of a device's `node_status` (`kboss.catalog.device_states`), with who and why.
+    No foreign key on purpose: the history of a device outlives its row."""
+
+    __tablename__ = "device_history"
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(21), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_state: Mapped[int] = mapped_column(Integer)
+    to_state: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128))
 
 
 class Label(Base):

@@ -1,4 +1,5 @@
-"""The `instances` table: container instances sold to customers (the spec's cpcpodyaml) and the stock they hold.
+"""The `instances` table: container instances sold to customers (the spec's cpcpodyaml) and the stock they hold;
+`instance_history`: their state changes.
 
 Defined on the catalog's `Base`, so one metadata (and one Alembic history) covers everything. `userid` carries no
 foreign key on purpose: in development mode the caller may be the spec's `orgid` debugging principal, which is
@@ -14,11 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kboss.db.models import Base, id_column, utcnow
-
-# applying: row written and stock consumed, objects being created; ready: objects applied;
-# updating / deleting: a change is in flight; failed: the cluster may hold some objects, stock still held.
-STATES = ("applying", "ready", "updating", "deleting", "failed")
+from kboss.db.models import AutoIncrement, Base, id_column, utcnow
 
 
 class Instance(Base):
@@ -62,7 +59,7 @@ class Instance(Base):
     source_outsideport: Mapped[int | None] = mapped_column(Integer)
     source_schedule: Mapped[str] = mapped_column(String(64), default="")
     source_ingresshost: Mapped[str] = mapped_column(String(253), default="")
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # the table: kboss.instances.states
     last_error: Mapped[str] = mapped_column(Text, default="")
     # "degraded" once a forced worker removal took the node its pods needed (`instances.health`), else "".
     health: Mapped[str] = mapped_column(String(16), default="", server_default="")
@@ -71,3 +68,17 @@ class Instance(Base):
     stock: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class InstanceHistory(Base):
+    """Append-only: every state change of an instance (`kboss.instances.states`), with who and why. No foreign key
+    on purpose: the history of a deleted instance, its deletion included, outlives its row."""
+
+    __tablename__ = "instance_history"
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(21), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128))

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kboss.db.models import Base, id_column
+from kboss.db.models import AutoIncrement, Base, id_column
 
 
 def now() -> dt.datetime:
@@ -52,10 +52,6 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-# SQLite only aliases INTEGER PRIMARY KEY to the rowid (autoincrement); PostgreSQL gets a bigint.
-AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Operation(Base):

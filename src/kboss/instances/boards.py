@@ -24,7 +24,7 @@ from kboss.kube.capacity import GPU_MODEL_LABEL_KEYS, GPU_RESOURCE
 from kboss.kube.labels import parse_node_label, validate_label_key
 from kboss.kube.nodes import validate_node_name
 from kboss.kube.quantity import cpu_millicores, format_bytes, memory_bytes, parse_quantity
-from kboss.sites.simulated.site import SiteLike
+from kboss.sites.protocol import Site
 
 NONE = "<none>"
 NO_METRICS = "-"  # the cluster has no metrics API (or it did not report the pod): usage is unknown, not zero
@@ -270,7 +270,7 @@ async def switch_node_state(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, An
     return {"clusterid": cluster.id, "node_name": node, "state": state, "node_schedulable": state == "uncordon"}
 
 
-async def require_node(site: SiteLike, kubeconfig: str, cluster_name: str, node: str) -> None:
+async def require_node(site: Site, kubeconfig: str, cluster_name: str, node: str) -> None:
     """The agent would answer an unknown node with a bare upstream failure; ask first, so it is a clear 404."""
     if node not in {row.get("node_name") for row in await site.cluster_nodes(kubeconfig, NODE_CHECK_SECONDS)}:
         raise NotFound(f"集群 {cluster_name} 没有节点 {node}")

@@ -30,6 +30,7 @@ from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, UpstreamError
 from kboss.instances.boards import free_amount, gpu_model_of
 from kboss.instances.records import end_reads, find_cluster, kubeconfig_of, needs_of, site_for
+from kboss.instances.states import APPLYING, UPDATING
 from kboss.kube.capacity import GPU_RESOURCE, normalize_gpu_model, parse_products
 from kboss.kube.labels import parse_selector
 from kboss.pricing import stock
@@ -37,7 +38,7 @@ from kboss.pricing.stock import Need
 
 REASON_LIVE = "dynamic"
 REASON_CATALOG = "catalog"
-IN_PROGRESS = ("applying", "updating")
+IN_PROGRESS = (APPLYING, UPDATING)
 # The buy page waits this long for live data, then answers from the catalog: a slow site must not stall it.
 LIVE_SECONDS = 10.0
 _HARD_TAINTS = frozenset({"NoSchedule", "NoExecute"})

@@ -20,9 +20,14 @@ from kboss.db.models import Center, Cluster, User
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, NotFound
 from kboss.instances.health import HEALTH_TEXT, Health, health_of
+from kboss.instances.states import READY, STATE_TEXT
+from kboss.kube.instance_spec import InstanceSpec
+from kboss.kube.labels import format_selector
+from kboss.kube.quantity import format_bytes
 from kboss.pricing import stock
 from kboss.redaction import MASK
-from kboss.sites.simulated.site import SiteLike, site_for_center
+from kboss.sites.protocol import Site
+from kboss.sites.simulated.site import site_for_center
 
 # The only request parameters that shape an instance. Names (namespace, controller...) are never taken from a
 # caller: they derive from the ids, so nobody can point an instance at another organisation's namespace.
@@ -55,7 +60,6 @@ IMMUTABLE = ("instance_type", "source_podengine")  # another controller kind is 
 SORTABLE = {"source_name": Instance.source_name, "created_at": Instance.created_at, "state": Instance.state}
 # A read of instances waits this long for the cluster's pods, then says `unknown` rather than hang the page.
 HEALTH_READ_SECONDS = 5.0
-STATE_TEXT = {"applying": "创建中", "ready": "就绪", "updating": "变更中", "deleting": "删除中", "failed": "失败"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +86,7 @@ async def end_reads(ctx: Ctx) -> None:
     await ctx.session.commit()
 
 
-def site_for(ctx: Ctx, center: Center, cluster: Cluster | None = None) -> SiteLike:
+def site_for(ctx: Ctx, center: Center, cluster: Cluster | None = None) -> Site:
     """The center's site agent; for a center marked simulated (only), its in-memory simulated site."""
     return site_for_center(center, ctx.box, ctx.session, cluster.id if cluster is not None else None)
 
@@ -111,6 +115,39 @@ def spec_params(instance: Instance, box: SecretBox) -> dict[str, str]:
         service_name=instance.service_name,
     )
     return {key: "" if value is None else str(value) for key, value in values.items()}
+
+
+def spec_columns(spec: InstanceSpec, fields: Mapping[str, str]) -> dict[str, Any]:
+    """Row values of an instance (the inverse of `spec_params`): the spec's validated values (defaults filled
+    in), quantities as the caller wrote them."""
+    return {
+        "namespace_name": spec.namespace,
+        "serviceaccount_name": spec.service_account,
+        "podcd_name": spec.controller,
+        "service_name": spec.service,
+        "source_name": spec.display_name,
+        "instance_type": spec.instance_type,
+        "source_podengine": spec.engine,
+        "source_replicasetnum": spec.replicas,
+        "pod_imagepath": spec.image,
+        "source_authuser": spec.auth_user,
+        "source_cpurate": fields["source_cpurate"].strip(),
+        "source_memrate": fields["source_memrate"].strip(),
+        "source_gpu": spec.gpu,
+        "gpu_model": spec.gpu_model,
+        "disk_sys_limit": format_bytes(spec.ephemeral_bytes) if spec.ephemeral_bytes else "0",
+        "source_storagelimits": format_bytes(spec.storage_bytes) if spec.storage_bytes else "0",
+        "source_mountpath": spec.mount_path,
+        "source_selflabel": ":".join(spec.self_label) if spec.self_label else "",
+        "source_nodeselector": format_selector(spec.node_selector),
+        "source_portmode": spec.port_mode,
+        "source_restartpolicy": spec.restart_policy,
+        "source_apiport": spec.api_port,
+        "source_insideport": spec.inside_port,
+        "source_outsideport": spec.outside_port,
+        "source_schedule": spec.schedule if spec.engine == "CronJob" else "",
+        "source_ingresshost": spec.ingress_host,
+    }
 
 
 async def get_instance(ctx: Ctx, instance_id: str | None, param: str = "id") -> Instance:
@@ -171,7 +208,7 @@ async def instance_health(ctx: Ctx, instance: Instance) -> Health:
 
 def state_text(instance: Instance, health: Health) -> str:
     """就绪 only for a ready instance whose pods all run; otherwise what its pods do."""
-    if instance.state == "ready":
+    if instance.state == READY:
         return HEALTH_TEXT[health.state]
     return STATE_TEXT.get(instance.state, instance.state)
 

@@ -5,27 +5,25 @@ all that time. So every change is: validate everything; write the row and take t
 call the cluster's site agent; then either confirm, or undo both (deleting whatever the agent may have
 created). The agent is never called inside a transaction: a slow cluster must not hold database locks.
 
-States (`kboss.db.models_instances.STATES`) make concurrent changes of one instance safe: a change claims the
-row with a conditional UPDATE of its state, so two deletes can never both release the stock.
+States (`kboss.instances.states`) make concurrent changes of one instance safe: a change claims the row with a
+compare-and-set of its state, so two deletes can never both release the stock. Every change of state goes through
+`states.transition`, which writes its history row. (Instances a crashed process left half-changed:
+`kboss.instances.sweeper`.)
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
-from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kboss.catalog.centers import keeps_secret
 from kboss.common.context import Ctx
-from kboss.db.models import Cluster, User, utcnow
+from kboss.db.models import Cluster, User
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter
 from kboss.ids import new_id
@@ -33,21 +31,21 @@ from kboss.instances import nodeports
 from kboss.instances.records import (
     IMMUTABLE,
     SPEC_FIELDS,
-    STATE_TEXT,
     agent_params,
     find_cluster,
     get_instance,
     kubeconfig_of,
     needs_of,
     site_for,
+    spec_columns,
 )
+from kboss.instances.states import APPLYING, DELETING, FAILED, GONE, NEW, READY, UPDATING, record, transition
+from kboss.instances.sweeper import sweep_abandoned as sweep_abandoned  # app.py still starts it from here
 from kboss.kube.instance_spec import InstanceSpec
-from kboss.kube.labels import format_selector
 from kboss.kube.manifests import object_refs
-from kboss.kube.quantity import format_bytes
 from kboss.pricing import stock
 from kboss.sites import SiteUnreachable
-from kboss.sites.simulated.site import SiteLike
+from kboss.sites.protocol import Site
 
 log = logging.getLogger("kboss.instances")
 
@@ -55,6 +53,10 @@ log = logging.getLogger("kboss.instances")
 def _clear_offers(ctx: Ctx) -> None:
     if ctx.offers:  # quotes must not show stock from before this change
         ctx.offers.clear()
+
+
+def _actor(ctx: Ctx) -> str:
+    return ctx.principal.username
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,38 +72,6 @@ def _fields(params: Mapping[str, Any], *, keep_masked_password: bool) -> dict[st
 
 def _names(instance_id: str, cluster: Cluster, orgid: str) -> dict[str, str]:
     return {"id": instance_id, "clusterid": cluster.id, "cpcid": cluster.cpcid, "orgid": orgid}
-
-
-def _columns(spec: InstanceSpec, fields: Mapping[str, str]) -> dict[str, Any]:
-    """Row values: the spec's validated values (defaults filled in), quantities as the caller wrote them."""
-    return {
-        "namespace_name": spec.namespace,
-        "serviceaccount_name": spec.service_account,
-        "podcd_name": spec.controller,
-        "service_name": spec.service,
-        "source_name": spec.display_name,
-        "instance_type": spec.instance_type,
-        "source_podengine": spec.engine,
-        "source_replicasetnum": spec.replicas,
-        "pod_imagepath": spec.image,
-        "source_authuser": spec.auth_user,
-        "source_cpurate": fields["source_cpurate"].strip(),
-        "source_memrate": fields["source_memrate"].strip(),
-        "source_gpu": spec.gpu,
-        "gpu_model": spec.gpu_model,
-        "disk_sys_limit": format_bytes(spec.ephemeral_bytes) if spec.ephemeral_bytes else "0",
-        "source_storagelimits": format_bytes(spec.storage_bytes) if spec.storage_bytes else "0",
-        "source_mountpath": spec.mount_path,
-        "source_selflabel": ":".join(spec.self_label) if spec.self_label else "",
-        "source_nodeselector": format_selector(spec.node_selector),
-        "source_portmode": spec.port_mode,
-        "source_restartpolicy": spec.restart_policy,
-        "source_apiport": spec.api_port,
-        "source_insideport": spec.inside_port,
-        "source_outsideport": spec.outside_port,
-        "source_schedule": spec.schedule if spec.engine == "CronJob" else "",
-        "source_ingresshost": spec.ingress_host,
-    }
 
 
 def _models(params: Mapping[str, Any], spec: InstanceSpec, previous: Sequence[stock.Need] = ()) -> dict[str, str]:
@@ -156,9 +126,9 @@ async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
             clusterid=cluster.id,
             source_authpasswd=ctx.box.seal(spec.auth_password.get_secret_value()),
             cpu_model=next(n.model for n in needs if n.role == "cpu"),
-            state="applying",
+            state=APPLYING,
             stock=[need.as_json() for need in needs],
-            **_columns(spec, fields),
+            **spec_columns(spec, fields),
         )
         await _insert_holding_stock(ctx, instance, needs)
         await _apply_new(ctx, site, kubeconfig, instance)
@@ -171,6 +141,7 @@ async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[st
     try:
         await stock.consume(ctx.session, needs)
         ctx.session.add(instance)
+        record(ctx.session, instance.id, NEW, APPLYING, "创建", _actor(ctx))
         await ctx.session.commit()
     except IntegrityError:
         await ctx.session.rollback()
@@ -182,17 +153,17 @@ async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[st
     _clear_offers(ctx)
 
 
-async def _apply_new(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance) -> None:
+async def _apply_new(ctx: Ctx, site: Site, kubeconfig: str, instance: Instance) -> None:
     try:
         await site.apply_instance(kubeconfig, agent_params(instance, ctx))
     except KbossError as err:
         await _undo_create(ctx, site, kubeconfig, instance, err)
         raise
-    instance.state = "ready"
+    await transition(ctx.session, instance, READY, "已在集群中创建", _actor(ctx))
     await ctx.session.commit()
 
 
-async def _undo_create(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, err: KbossError) -> None:
+async def _undo_create(ctx: Ctx, site: Site, kubeconfig: str, instance: Instance, err: KbossError) -> None:
     """Remove what the failed apply may have created, then the row and its stock. When the objects cannot be
     removed, the row stays (state failed, stock held) so that a later delete can finish the job."""
     cleaned = isinstance(err, SiteUnreachable) and not err.sent  # the request never left: nothing to remove
@@ -203,17 +174,17 @@ async def _undo_create(ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Inst
         except KbossError as cleanup:
             log.warning("instance %s: cleanup after a failed apply failed: %s", instance.id, cleanup.message)
     if cleaned:
-        await _remove_row(ctx, instance)
+        await _remove_row(ctx, instance, f"创建失败,已清理: {err.message}")
         return
-    instance.state, instance.last_error = "failed", err.message
+    await transition(ctx.session, instance, FAILED, err.message, _actor(ctx), also={"last_error": err.message})
     await ctx.session.commit()
     err.message = f"{err.message} (集群中可能残留部分对象,实例 {instance.id} 已标记为失败并保留库存,请稍后删除)"
 
 
-async def _remove_row(ctx: Ctx, instance: Instance) -> None:
+async def _remove_row(ctx: Ctx, instance: Instance, reason: str) -> None:
     try:
         await stock.release(ctx.session, needs_of(instance))
-        await ctx.session.delete(instance)
+        await transition(ctx.session, instance, GONE, reason, _actor(ctx))
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()
@@ -243,30 +214,19 @@ async def _find_for_update(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     return await get_instance(ctx, ids[0])
 
 
-async def _claim(ctx: Ctx, instance: Instance, to_state: str, more: Sequence[stock.Need] = ()) -> str:
+async def _claim(ctx: Ctx, instance: Instance, to_state: str, reason: str, more: Sequence[stock.Need] = ()) -> str:
     """Move a ready (or failed) instance to `to_state`, taking `more` stock in the same transaction."""
     previous = instance.state
     # The row records the extra stock as soon as it is taken: should kboss die before the change ends, the
-    # row (failed by `fail_abandoned`) still accounts for all of it and a delete gives it all back.
+    # row (failed by the sweeper) still accounts for all of it and a delete gives it all back.
     held = [*instance.stock, *(need.as_json() for need in more)]
     try:
-        result = await ctx.session.execute(
-            update(Instance)
-            .where(Instance.id == instance.id, Instance.state.in_(("ready", "failed")))
-            .values(state=to_state, stock=held, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            current = await ctx.session.scalar(select(Instance.state).where(Instance.id == instance.id))
-            text = STATE_TEXT.get(current or "", current or "已删除")
-            raise Conflict(f"资源实例 {instance.id} 正{text},请稍后再试")
+        await transition(ctx.session, instance, to_state, reason, _actor(ctx), also={"stock": held})
         await stock.consume(ctx.session, more)
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()
         raise
-    set_committed_value(instance, "state", to_state)
-    set_committed_value(instance, "stock", held)
     if more:
         _clear_offers(ctx)
     return previous
@@ -296,7 +256,7 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port, exclude=instance.id)
     kubeconfig = kubeconfig_of(ctx, cluster)
     async with site_for(ctx, center, cluster) as site:
-        previous = await _claim(ctx, instance, "updating", more)
+        previous = await _claim(ctx, instance, UPDATING, "更新", more)
         try:
             await site.apply_instance(kubeconfig, new_params)
         except KbossError as err:
@@ -317,13 +277,13 @@ async def _finish_update(
 ) -> None:
     try:
         await stock.release(ctx.session, less)
-        for column, value in _columns(spec, fields).items():
+        for column, value in spec_columns(spec, fields).items():
             setattr(instance, column, value)
         instance.source_authpasswd = ctx.box.seal(spec.auth_password.get_secret_value())
         instance.cpu_model = next(n.model for n in needs if n.role == "cpu")
-        instance.stock = [need.as_json() for need in needs]
-        instance.state, instance.last_error = "ready", ""
         instance.health, instance.health_reason = "", ""  # re-applied: its pods are placed afresh
+        held = [need.as_json() for need in needs]
+        await transition(ctx.session, instance, READY, "更新完成", _actor(ctx), also={"stock": held, "last_error": ""})
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()
@@ -333,7 +293,7 @@ async def _finish_update(
 
 async def _undo_update(
     ctx: Ctx,
-    site: SiteLike,
+    site: Site,
     kubeconfig: str,
     instance: Instance,
     before: tuple[str, dict[str, str], Sequence[stock.Need], Sequence[stock.Need]],
@@ -347,12 +307,13 @@ async def _undo_update(
     except KbossError as again:
         log.warning("instance %s: re-applying after a failed update failed: %s", instance.id, again.message)
         restored = False
+    also: dict[str, Any] = {"last_error": err.message}
     try:
         if restored:  # else the row keeps the extra stock `_claim` recorded: the cluster may run either
             await stock.release(ctx.session, more)
-            instance.stock = [need.as_json() for need in old_needs]
-        instance.state = previous if restored else "failed"
-        instance.last_error = err.message
+            also["stock"] = [need.as_json() for need in old_needs]
+        reason = f"更新失败{',已恢复' if restored else ''}: {err.message}"
+        await transition(ctx.session, instance, previous if restored else FAILED, reason, _actor(ctx), also=also)
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()
@@ -361,7 +322,7 @@ async def _undo_update(
 
 
 async def _drop_stale(
-    ctx: Ctx, site: SiteLike, kubeconfig: str, instance: Instance, versions: tuple[dict[str, str], dict[str, str]]
+    ctx: Ctx, site: Site, kubeconfig: str, instance: Instance, versions: tuple[dict[str, str], dict[str, str]]
 ) -> None:
     """Delete objects the old parameters had and the new ones do not (an Ingress, a claim, removed replicas'
     volumes: their stock was just given back). Failing here leaves a note, not a failed update."""
@@ -387,60 +348,18 @@ async def delete_instance(ctx: Ctx, instance_id: str | None, *, force: bool = Fa
     center, cluster = await find_cluster(ctx, None, instance.clusterid)
     if force:
         ctx.require_admin()
-        await _claim(ctx, instance, "deleting")
-        await _remove_row(ctx, instance)
+        await _claim(ctx, instance, DELETING, "强制删除 (不经集群)")
+        await _remove_row(ctx, instance, "强制删除: 集群中的对象未删除")
         return instance
     kubeconfig = kubeconfig_of(ctx, cluster)
     async with site_for(ctx, center, cluster) as site:
-        previous = await _claim(ctx, instance, "deleting")
+        previous = await _claim(ctx, instance, DELETING, "删除")
         try:
             await site.delete_instance(kubeconfig, agent_params(instance, ctx))
         except KbossError as err:
-            instance.state, instance.last_error = previous, err.message
+            also = {"last_error": err.message}
+            await transition(ctx.session, instance, previous, f"删除失败: {err.message}", _actor(ctx), also=also)
             await ctx.session.commit()
             raise
-    await _remove_row(ctx, instance)
+    await _remove_row(ctx, instance, "已删除 (集群中的对象与库存一并删除)")
     return instance
-
-
-# ---------------------------------------------------------------------------------------------
-# Recovery
-
-# A change of an instance holds its row in one of these states only while one request talks to the agent
-# (a minute at most); older ones were left by a kboss process that died mid-change.
-TRANSIENT_STATES = ("applying", "updating", "deleting")
-
-
-async def fail_abandoned(sessions: async_sessionmaker[AsyncSession], older_than_seconds: float) -> int:
-    """Mark instances stuck in a transient state `failed`, so that their owner can delete them (objects and
-    stock together) instead of facing "正在创建中" forever. Returns how many there were."""
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_seconds)  # utcnow() drops the µs
-    count = 0
-    async with sessions() as session:
-        for state in TRANSIENT_STATES:
-            result = await session.execute(
-                update(Instance)
-                .where(Instance.state == state, Instance.updated_at < cutoff)
-                .values(state="failed", last_error=_ABANDONED.format(STATE_TEXT[state]), updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-            count += result.rowcount  # type: ignore[attr-defined]
-        await session.commit()
-    if count:
-        log.warning("%d instance(s) left half-changed by an interrupted kboss process marked failed", count)
-    return count
-
-
-_ABANDONED = "kboss 在实例{}时中断,集群中的对象可能不完整;请删除该实例 (会一并删除集群中的对象并退还库存) 后重新创建"
-
-
-async def sweep_abandoned(
-    sessions: async_sessionmaker[AsyncSession], stale_seconds: float, every_seconds: float
-) -> None:
-    """`fail_abandoned` at start-up, then every `every_seconds`, until cancelled."""
-    while True:
-        try:
-            await fail_abandoned(sessions, stale_seconds)
-        except DBAPIError:
-            log.warning("instance sweep: database error, retrying", exc_info=True)
-        await asyncio.sleep(every_seconds)

@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.db.cas import compare_and_set
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.errors import KbossError
 from kboss.operations.logs import DEFAULT_TAIL_CHARS, StepLog, step_label
@@ -70,13 +71,14 @@ class _StepTimedOut(Exception):
 
 async def fence(session: AsyncSession, op_id: str, worker_id: str) -> bool:
     """Heartbeat-and-check inside the caller's transaction; returns whether a cancel was requested."""
-    result = await session.execute(
+    still_ours = await compare_and_set(
+        session,
         update(Operation)
         .where(Operation.id == op_id, Operation.claimed_by == worker_id, Operation.state == RUNNING)
         .values(heartbeat_at=now())
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not still_ours:
         raise LostClaim(op_id)
     return bool(await session.scalar(select(Operation.cancel_requested).where(Operation.id == op_id)))
 

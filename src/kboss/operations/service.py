@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.common.context import Ctx
 from kboss.common.records import get_owned
+from kboss.db.cas import compare_and_set
 from kboss.db.models import Cluster, Device
 from kboss.db.models_ops import Operation, OperationHistory, OperationStep, now
 from kboss.db.notify import Notifier, notifier_of, publish
@@ -167,13 +168,14 @@ async def cancel_operation(ctx: Ctx, op_id: str) -> Operation:
     if op.state != RUNNING:
         check_transition(op.id, op.state, CANCELLED)
     if not op.cancel_requested:
-        result = await ctx.session.execute(
+        requested = await compare_and_set(
+            ctx.session,
             update(Operation)
             .where(Operation.id == op.id, Operation.state == RUNNING)
             .values(cancel_requested=True)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not requested:
             await ctx.session.rollback()
             raise OperationConflict(f"操作 {op_id} 的状态已改变,请刷新后重试")
         await note(ctx.session, op, f"{who} 请求取消", who)

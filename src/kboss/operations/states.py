@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kboss.db.cas import compare_and_set
 from kboss.db.models_ops import ClusterLock, Operation, OperationHistory, OperationStep, now
 from kboss.db.notify import publish
 from kboss.errors import Conflict
@@ -127,8 +128,7 @@ async def transition(
     stmt = update(Operation).where(Operation.id == op_id, Operation.state == from_state, *extra)
     if not isinstance(claimed_by, _Unset):
         stmt = stmt.where(Operation.claimed_by.is_(None) if claimed_by is None else Operation.claimed_by == claimed_by)
-    result = await session.execute(stmt.values(**values).execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await compare_and_set(session, stmt.values(**values).execution_options(synchronize_session=False)):
         await session.rollback()
         raise OperationConflict(f"操作 {op_id} 的状态已被其他请求改变 (原为 {from_state}),请刷新后重试")
     session.add(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.db.cas import compare_and_set
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.db.notify import publish
 from kboss.operations.states import (
@@ -140,11 +141,12 @@ async def release_claims_of(
     released = []
     for row in await _rows(sessions, *where):
         async with sessions() as session:
-            result = await session.execute(
+            freed = await compare_and_set(
+                session,
                 update(Operation).where(Operation.id == row.id, *where).values(claimed_by=None, heartbeat_at=None)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )  # fmt: skip
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not freed:
                 continue
             await session.execute(
                 update(OperationStep)

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.db.cas import compare_and_set
 from kboss.db.engine import notifier
 from kboss.db.models_ops import Operation, OperationStep, now
 from kboss.operations.logs import DEFAULT_TAIL_CHARS
@@ -230,13 +231,14 @@ class OperationWorker:
         return None
 
     async def _try_claim(self, session: AsyncSession, op_id: str) -> bool:
-        won = await session.execute(
+        won = await compare_and_set(
+            session,
             update(Operation)
             .where(Operation.id == op_id, Operation.claimed_by.is_(None), Operation.state.in_((PENDING, RUNNING)))
             .values(claimed_by=self.worker_id, heartbeat_at=now())
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if won.rowcount != 1:  # type: ignore[attr-defined]
+        if not won:
             return False
         op = await session.get_one(Operation, op_id, populate_existing=True)
         if op.state == PENDING:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kboss.db.cas import compare_and_set
 from kboss.db.models import Component, ComponentStock
 from kboss.errors import Conflict, InvalidParameter
 from kboss.kube.instance_spec import InstanceSpec
@@ -274,13 +275,14 @@ async def consume(session: AsyncSession, needs: Iterable[Need]) -> None:
             continue
         if need.stock_id is None:
             raise InsufficientStock(short_message(need.type, need.model, 0, amount))
-        result = await session.execute(
+        taken = await compare_and_set(
+            session,
             update(ComponentStock)
             .where(ComponentStock.id == key, ComponentStock.stock - ComponentStock.consumed >= amount)
             .values(consumed=ComponentStock.consumed + amount)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not taken:
             row = (
                 await session.execute(
                     select(ComponentStock.stock, ComponentStock.consumed).where(ComponentStock.id == key)

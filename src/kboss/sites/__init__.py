@@ -1,7 +1,7 @@
-"""The platform's side of a site: the client to a center's site agent (`client`) and the simulated site
-(`simulated`).
+"""The platform's side of a site: the protocol a site offers (`protocol`), the HTTP client to a center's site
+agent (`client`, `events`), and the simulated site (`simulated`), which plays the same plan on simulated machines.
 
-May import the core modules, the adapters (`kboss.db`, `kboss.kube`) and `kboss.common`.
+May import the core modules, the adapters (`kboss.db`, `kboss.kube`), `kboss.wire` and `kboss.common`.
 """
 
 from kboss.sites.client import SimulatedCenter, SiteClient, SiteUnreachable

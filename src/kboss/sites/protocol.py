@@ -2,8 +2,9 @@
 operations (cordon, drain, delete), cluster reads, labels, instance objects and capacity.
 
 Two implementations: `kboss.sites.client.SiteClient`, the HTTP client to a center's site agent, and
-`kboss.sites.simulated.site.SimulatedSiteClient`, for a center marked simulated. Operations and services take a
-`Site`; which one they get depends only on the center (`kboss.sites.simulated.site.site_for_center`).
+`kboss.sites.simulated.site.SimulatedSiteClient`, for a center marked simulated, which plays the same plan on
+simulated machines. Operations and services take a `Site`; which one they get depends only on the center
+(`kboss.sites.simulated.site.site_for_center` for services, `kboss.clusters.site_access.open_site` for steps).
 
 Failures are kboss errors (`SiteUnreachable`, `ClusterUnreachable`, `UpstreamError`, `NotFound`, ...), except
 where the answer itself says what went wrong: a step's `StepReport` and a node call's `NodeAnswer`.

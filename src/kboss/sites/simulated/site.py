@@ -1,20 +1,21 @@
 """A site for a simulated center: machines and clusters in process memory, answered like a site agent would.
 
 Demo only (`kboss demo`, `kboss serve --demo`, or a center added with `simulated: true`). `SimulatedSiteClient`
-has the methods and answer shapes of `SiteClient`; it is chosen only for a center that says it is simulated
-(`Center.simulated`), never for a real one (see `site_for_center`). Nodes are the cluster's devices as the database
-records them; what was applied (pods, objects), node labels and cordoned nodes live in `sim_state.CLUSTERS`, a
-module-level registry keyed by cluster id: it is lost when the process ends, and is not shared between processes.
-Drains follow `sim_drain`. Validation is
-the real one: instance objects are built by `kboss.kube.manifests.build_objects` from `InstanceSpec.from_params`,
-capacity by `kboss.kube.capacity`.
+is a `Site` (`kboss.sites.protocol`) like `SiteClient`; it is chosen only for a center that says it is simulated
+(`Center.simulated`), never for a real one (see `site_for_center`). Provisioning runs the real plan
+(`kboss.wire.plan`) step by step on `SimulatedMachines` (time, faults, effects). Nodes are the cluster's devices as
+the database records them; what was applied (pods, objects), node labels and cordoned nodes live in
+`state.CLUSTERS`, a module-level registry keyed by cluster id: it is lost when the process ends, and is not shared
+between processes. Drains follow `drain`. Validation is the real one: instance objects are built by
+`kboss.kube.manifests.build_objects` from `InstanceSpec.from_params`, capacity by `kboss.kube.capacity`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +34,16 @@ from kboss.kube.labels import check_unlabel
 from kboss.kube.manifests import build_objects, object_refs
 from kboss.kube.metrics import UNKNOWN
 from kboss.sites.client import SimulatedCenter, SiteClient
+from kboss.sites.protocol import CHANGED, FAILED, UNCHANGED, NodeAnswer, OnLine, Site, StepReport, pods_left
 from kboss.sites.simulated import drain as sim_drain
+from kboss.sites.simulated.machines import (
+    DEMO_MACHINES,
+    PLAYED_SECONDS,
+    Effect,
+    SimulatedFault,
+    SimulatedMachines,
+    simulated_credentials,
+)
 from kboss.sites.simulated.state import (
     CLUSTERS,
     SimCluster,
@@ -47,6 +57,7 @@ from kboss.sites.simulated.state import (
     pod_infos,
     start_pods,
 )
+from kboss.wire.plan import BY_NAME, Role, plan_for
 
 KUBELET_VERSION = "v1.30.0"
 _NONE = "<none>"
@@ -55,12 +66,19 @@ _NONE = "<none>"
 class SimulatedSiteClient:
     """Use like `SiteClient`: `async with SimulatedSiteClient(center, session, cluster_id) as site:`."""
 
-    def __init__(self, center: Center, session: AsyncSession, cluster_id: str | None = None) -> None:
+    def __init__(
+        self,
+        center: Center,
+        session: AsyncSession,
+        cluster_id: str | None = None,
+        machines: SimulatedMachines | None = None,
+    ) -> None:
         if not center.simulated:
             raise ValueError("SimulatedSiteClient is for simulated centers only")
         self.center = center
         self._session = session
         self._cluster_id = cluster_id
+        self._machines = machines or DEMO_MACHINES
 
     async def __aenter__(self) -> SimulatedSiteClient:
         return self
@@ -72,6 +90,83 @@ class SimulatedSiteClient:
 
     async def aclose(self) -> None:
         return None
+
+    # -- machines: the real plan, played ---------------------------------------------------------
+
+    async def plan(self, role: Role, options: Mapping[str, str]) -> list[str]:
+        return [step.name for step in plan_for(role, options.get("gpu", "auto"))]
+
+    async def run_step(self, name: str, form: Mapping[str, str], on_line: OnLine) -> StepReport:
+        if name not in BY_NAME:
+            raise NotFound(f"部署计划中没有步骤 {name}")
+        device = await self._machine(form)
+        report = await self._played(name, device.id, on_line)
+        if name == "fetch_credentials" and report.status != FAILED:
+            join, kubeconfig = simulated_credentials(device.ip)
+            return replace(report, secrets={"join_command": join, "kubeconfig": kubeconfig})
+        return report
+
+    async def reset(self, form: Mapping[str, str], on_line: OnLine) -> StepReport:
+        return await self._played("reset", (await self._machine(form)).id, on_line)
+
+    async def _played(self, name: str, node: str, on_line: OnLine, once: bool = True) -> StepReport:
+        effect = Effect(self._cluster_id or "", name, node)
+        try:
+            acted = await self._machines.play(effect, on_line, once=once)
+        except SimulatedFault as fault:
+            return StepReport(name, FAILED, fault.message)
+        return StepReport(name, CHANGED if acted else UNCHANGED, seconds=PLAYED_SECONDS.get(name, 1.0))
+
+    async def _machine(self, form: Mapping[str, str]) -> Device:
+        """The device a step's form addresses (host and port)."""
+        return await self._device_at(form.get("host", ""), int(form.get("port") or 22))
+
+    async def _device_at(self, host: str, port: int) -> Device:
+        device = await self._session.scalar(
+            select(Device).where(Device.cpcid == self.center.id, Device.ip == host, Device.sshport == port)
+        )
+        if device is None:
+            raise NotFound(f"模拟算力中心 {self.center.name} 没有地址为 {host}:{port} 的设备")
+        return device
+
+    # -- nodes: the operations' calls ----------------------------------------------------------------
+
+    async def cordon(self, kubeconfig: str, node: str) -> NodeAnswer:
+        return await self._node_answer("cordon", node, lambda name: self.switch_node(kubeconfig, name, "cordon"))
+
+    async def drain(self, kubeconfig: str, node: str, seconds: int, force: bool = False) -> NodeAnswer:
+        """Cordon and drain (see `sim_drain.drain`): the report says what moved and what blocked it (`ok` False:
+        pods are left, the node stays cordoned)."""
+
+        async def drained(name: str) -> dict[str, Any]:
+            return sim_drain.drain(self._state(), name, await self._nodes(), force)
+
+        return await self._node_answer("drain", node, drained)
+
+    async def delete_node(self, kubeconfig: str, node: str, force: bool) -> NodeAnswer:
+        """The node's pods go with it; the node itself leaves the cluster when its device is released."""
+
+        async def deleted(name: str) -> dict[str, Any]:
+            state = self._state()
+            for key in [key for key, pod in state.pods.items() if pod.node == name]:
+                del state.pods[key]
+            return {}
+
+        return await self._node_answer("delete_node", node, deleted)
+
+    async def _node_answer(self, step: str, node: str, act: Callable[[str], Awaitable[dict[str, Any]]]) -> NodeAnswer:
+        try:
+            name = await self._known_node(node)
+        except NotFound as gone:
+            return NodeAnswer(False, gone.message, code=NotFound.code)
+        try:
+            await self._machines.play(Effect(self._cluster_id or "", step, name), lambda _: None, once=False)
+        except SimulatedFault as fault:
+            return NodeAnswer(False, fault.message, code=fault.code)
+        report = await act(name)
+        ok = bool(report.get("ok", True))
+        info = "成功" if ok else f"节点 {name} 上有 Pod 无法驱逐" + pods_left(report)
+        return NodeAnswer(ok, info, {k: v for k, v in report.items() if k != "ok"} if "ok" in report else {})
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -178,12 +273,6 @@ class SimulatedSiteClient:
             sim_drain.schedule_pending(cluster, await self._nodes())
         return {"state": state}
 
-    async def drain(self, node: str, force: bool = False) -> dict[str, Any]:
-        """Cordon and drain a node (see `sim_drain.drain`); the report says what moved and what blocked it
-        (`ok` False: pods are left, the node stays cordoned). For the simulated backend's operations."""
-        name = await self._known_node(node)
-        return sim_drain.drain(self._state(), name, await self._nodes(), force)
-
     async def _known_node(self, node: str) -> str:
         name = nodes.validate_node_name(node, "node_name")
         if name not in {n.name for n in await self._nodes()}:
@@ -200,11 +289,8 @@ class SimulatedSiteClient:
         """A simulated machine's facts, marked `simulated` (nothing logs in anywhere): the device's recorded
         figures, or, for a device recorded without any yet (added by hand), a plausible machine picked by its
         address, the same one every time."""
-        device = await self._session.scalar(
-            select(Device).where(Device.cpcid == self.center.id, Device.ip == host, Device.sshport == port)
-        )
-        if device is None:
-            raise NotFound(f"模拟算力中心 {self.center.name} 没有地址为 {host}:{port} 的设备")
+        device = await self._device_at(host, port)
+        await self._machines.play(Effect(self._cluster_id or "", "probe", device.id), lambda _: None, once=False)
         if device.cpu_stock or device.memory_stock:
             facts = _recorded_facts(device)
         else:
@@ -276,10 +362,7 @@ def _recorded_facts(device: Device) -> dict[str, Any]:
     }
 
 
-SiteLike = SiteClient | SimulatedSiteClient
-
-
-def site_for_center(center: Center, box: SecretBox, session: AsyncSession, cluster_id: str | None = None) -> SiteLike:
+def site_for_center(center: Center, box: SecretBox, session: AsyncSession, cluster_id: str | None = None) -> Site:
     """The client to a center's site: the agent over HTTP, or — only for a center marked simulated — the
     in-memory simulated site. A real center never gets the simulated one."""
     if center.simulated:
@@ -287,4 +370,4 @@ def site_for_center(center: Center, box: SecretBox, session: AsyncSession, clust
     return SiteClient.for_center(center, box)
 
 
-__all__ = ["SimulatedSiteClient", "SiteLike", "forget", "node_name", "site_for_center"]
+__all__ = ["SimulatedSiteClient", "forget", "node_name", "site_for_center"]

@@ -1,33 +1,22 @@
-"""The real steps of the `agent` backend that work on nodes: drain one (`drain_node`), remove a worker
+"""The steps that work on nodes through the center's site: drain one (`drain_node`), remove a worker
 (`remove_worker`), dismantle a cluster (`remove_cluster`).
 
 Every step is idempotent: cordoning a cordoned node or draining an empty one changes nothing, a node already gone
-is reported as such, and resetting a reset machine finds nothing to undo. So a step re-run after a crash, or by a
-retry, converges. A drain goes through the agent's `node_state_switch` (drain=1), which evicts through the
-Eviction API (disruption budgets honoured) and reports every pod it moved, skipped or could not move.
+is reported as such (the site's `not_found` code), and resetting a reset machine finds nothing to undo. So a step
+re-run after a crash, or by a retry, converges. A drain evicts through the Eviction API (disruption budgets
+honoured) and reports every pod it moved, skipped or could not move. Which steps, with which timeouts:
+`kboss.clusters.plan`.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-
 from kboss.clusters import drain as drains
 from kboss.clusters import ops
-from kboss.clusters.agent_client import (
-    DRAIN_SECONDS,
-    GONE,
-    MARGIN,
-    cluster_agent,
-    forced,
-    machine_form,
-    open_agent,
-    step_outcome,
-)
 from kboss.clusters.removal_guard import guard_drain
-from kboss.operations.steps import OperationInfo, Registry, StepContext, StepDef, StepFailed, StepOutcome
-
-RESET_SECONDS = 600
+from kboss.clusters.site_access import cluster_site, forced, machine_form, open_site, step_outcome
+from kboss.errors import KbossError, NotFound
+from kboss.operations.steps import StepContext, StepFailed, StepOutcome
+from kboss.sites.protocol import NodeAnswer
 
 # -- drain_node ------------------------------------------------------------------------------------------------
 
@@ -35,9 +24,8 @@ RESET_SECONDS = 600
 async def cordon_step(ctx: StepContext) -> StepOutcome:
     """Mark the node unschedulable first, so that nothing new lands on it while it is emptied."""
     node = drains.target_node(ctx.operation)
-    kubeconfig, agent = await cluster_agent(ctx)
-    async with agent:
-        answer = await agent.cordon(kubeconfig, node)
+    async with cluster_site(ctx) as (kubeconfig, site):
+        answer = await site.cordon(kubeconfig, node)
     if not answer.ok:
         raise StepFailed(f"禁止调度节点 {node} 失败: {answer.info}")
     ctx.log(f"节点 {node} 已禁止调度")
@@ -47,10 +35,9 @@ async def cordon_step(ctx: StepContext) -> StepOutcome:
 async def evict_step(ctx: StepContext) -> StepOutcome:
     """Evict the node's pods; pods left behind fail the step naming each and why (the node stays cordoned)."""
     node, seconds = drains.target_node(ctx.operation), drains.drain_seconds(ctx.operation)
-    kubeconfig, agent = await cluster_agent(ctx)
     ctx.log(f"驱逐节点 {node} 上的 Pod (中断预算最多等待 {seconds} 秒)")
-    async with agent:
-        answer = await agent.drain(kubeconfig, node, seconds)
+    async with cluster_site(ctx) as (kubeconfig, site):
+        answer = await site.drain(kubeconfig, node, seconds)
     drains.log_report(ctx, answer.report)
     if not answer.ok and answer.report.get("failed"):
         raise StepFailed(drains.blocked_message(node, answer.report))
@@ -65,11 +52,11 @@ async def evict_step(ctx: StepContext) -> StepOutcome:
 
 async def find_node(ctx: StepContext) -> StepOutcome:
     """The machine's Kubernetes node name: its host name, lower-cased, as the provisioning scripts use it."""
-    device, agent = await open_agent(ctx, ops.step_device(ctx))
+    device = await ctx.device(ops.step_device(ctx))
     try:
-        async with agent:
-            facts = await agent.probe(machine_form(device))
-    except StepFailed as exc:
+        async with open_site(ctx, device.cpcid) as site:
+            facts = await site.probe(device.ip, device.port, device.user, device.password, device.ssh_key)
+    except KbossError as exc:
         if not forced(ctx):
             raise StepFailed(f"无法登录设备 {device.name} 读取节点名: {exc.message}") from None
         ctx.log(f"警告: 无法登录设备 {device.name} ({exc.message}); 强制移除,跳过排空和删除节点")
@@ -79,40 +66,40 @@ async def find_node(ctx: StepContext) -> StepOutcome:
     return StepOutcome(result={"node_name": name})
 
 
-async def _cluster_node(ctx: StepContext) -> tuple[str, str]:
-    node = str((await ctx.result_of("find_node", ops.step_device(ctx)) or {}).get("node_name") or "")
-    _, kubeconfig = await ops.cluster_secrets(ctx)
-    return node, kubeconfig
+async def _cluster_node(ctx: StepContext) -> str:
+    return str((await ctx.result_of("find_node", ops.step_device(ctx)) or {}).get("node_name") or "")
+
+
+def _gone(answer: NodeAnswer) -> bool:
+    return not answer.ok and answer.code == NotFound.code
 
 
 async def drain(ctx: StepContext) -> StepOutcome:
     """Cordon and evict; a failed drain stops the removal (nothing deleted) unless it is forced, as does an instance
     that could run on no other node (`removal_guard`; forced, it is marked degraded)."""
-    node, kubeconfig = await _cluster_node(ctx)
+    node, (_, kubeconfig) = await _cluster_node(ctx), await ops.cluster_secrets(ctx)
     if not node or not kubeconfig:
         return StepOutcome(skipped=True)
-    device, agent = await open_agent(ctx, ops.step_device(ctx))
-    await guard_drain(ctx, device)
-    async with agent:
-        answer = await agent.drain(kubeconfig, node)
+    await guard_drain(ctx, await ctx.device(ops.step_device(ctx)))
+    async with cluster_site(ctx) as (_, site):
+        answer = await site.drain(kubeconfig, node, drains.DRAIN_SECONDS, forced(ctx))
     drains.log_report(ctx, answer.report)
-    if not answer.ok and GONE in answer.info:
+    if _gone(answer):
         ctx.log(f"节点 {node} 不在集群中")
         return StepOutcome(skipped=True, result={"present": False})
     if not answer.ok and not forced(ctx):
         raise StepFailed(f"排空节点 {node} 失败,未删除节点: {answer.info}。处理后重试,或以 force=1 强制移除")
     ctx.log(f"节点 {node} 已排空" if answer.ok else f"警告: 排空节点 {node} 失败 ({answer.info}); 强制移除,继续")
-    return StepOutcome(result={"drained": answer.ok})
+    return StepOutcome(result={"drained": answer.ok, **drains.report_result(answer.report)})
 
 
 async def delete_node(ctx: StepContext) -> StepOutcome:
-    node, kubeconfig = await _cluster_node(ctx)
+    node, (_, kubeconfig) = await _cluster_node(ctx), await ops.cluster_secrets(ctx)
     if not node or not kubeconfig:
         return StepOutcome(skipped=True)
-    _, agent = await open_agent(ctx, ops.step_device(ctx))
-    async with agent:
-        answer = await agent.delete_node(kubeconfig, node, forced(ctx))
-    if not answer.ok and GONE in answer.info:
+    async with cluster_site(ctx) as (_, site):
+        answer = await site.delete_node(kubeconfig, node, forced(ctx))
+    if _gone(answer):
         ctx.log(f"节点 {node} 已不在集群中")
         return StepOutcome(skipped=True, result={"deleted": False})
     if not answer.ok and not forced(ctx):
@@ -123,11 +110,11 @@ async def delete_node(ctx: StepContext) -> StepOutcome:
 
 async def reset_machine(ctx: StepContext) -> StepOutcome:
     """kubeadm reset and CNI cleanup on the machine; an unreachable machine stops the removal unless forced."""
-    device, agent = await open_agent(ctx, ops.step_device(ctx))
+    device = await ctx.device(ops.step_device(ctx))
     try:
-        async with agent:
-            return step_outcome(await agent.reset(machine_form(device), ctx.log))
-    except StepFailed as exc:
+        async with open_site(ctx, device.cpcid) as site:
+            return step_outcome(await site.reset(machine_form(device), ctx.log))
+    except KbossError as exc:
         if not forced(ctx):
             raise
         ctx.log(f"警告: 重置设备 {device.name} 失败 ({exc.message}); 强制移除,继续")
@@ -139,42 +126,3 @@ async def release_step(ctx: StepContext) -> StepOutcome:
     freed = await ops.release_devices(ctx, [ctx.node] if ctx.node else None)
     ctx.log(f"已释放 {freed} 台设备")
     return StepOutcome(result={"released": freed}, skipped=not freed)
-
-
-def _master(op: OperationInfo) -> Sequence[str]:
-    master = str(op.params.get("master") or "")
-    return [master] if master else []
-
-
-def _workers(op: OperationInfo) -> Sequence[str]:
-    return [d for d in op.device_ids if d not in _master(op)]
-
-
-_per_node = functools.partial(StepDef, per_node=True)
-
-
-def register_node_kinds(registry: Registry) -> Registry:
-    """drain_node, remove_worker and remove_cluster on the `agent` backend."""
-    # Steps have one timeout per kind: the evict step's is the longest drain one may ask for. The wait asked for
-    # bounds a run (the agent answers when it passes; the HTTP read gives up a minute later), as does the deadline.
-    evict_seconds = drains.MAX_DRAIN_SECONDS + MARGIN
-    registry.register(ops.DRAIN, [
-        StepDef("cordon", cordon_step, 60 + MARGIN),
-        StepDef("evict", evict_step, evict_seconds),
-    ], backend=ops.AGENT)  # fmt: skip
-    drain_seconds = DRAIN_SECONDS + MARGIN
-    registry.register(ops.REMOVE_WORKER, [
-        _per_node("find_node", find_node, 120 + MARGIN),
-        _per_node("drain", drain, drain_seconds),
-        _per_node("delete_node", delete_node, drain_seconds),
-        _per_node("reset_machine", reset_machine, RESET_SECONDS + MARGIN),
-        _per_node("release_device", release_step, 60),
-    ], backend=ops.AGENT)  # fmt: skip
-    registry.register(ops.REMOVE_CLUSTER, [
-        StepDef("check_instances", ops.check_instances, 60),
-        _per_node("reset_workers", reset_machine, RESET_SECONDS + MARGIN, nodes=_workers),
-        _per_node("reset_master", reset_machine, RESET_SECONDS + MARGIN, nodes=_master),
-        StepDef("release_devices", release_step, 60),
-        StepDef("delete_records", ops.delete_cluster_records, 60),
-    ], backend=ops.AGENT)  # fmt: skip
-    return registry
