@@ -3,8 +3,8 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { busy, button, clear, h, pageHeader, spinner, table } from "../ui.js";
-import { listClusters, pickCenter } from "./common.js";
+import { busy, button, clear, h, pageHeader, table } from "../ui.js";
+import { listClusters, openCenterPage } from "./common.js";
 import { TYPES } from "./components.js";
 
 // Units the quote's amounts are stated in (fixed by the API), shown next to each amount.
@@ -19,12 +19,9 @@ const DURATION_UNITS = ["小时", "天", "周", "月", "分钟", "秒"];
 const trim = (text) => (/\./.test(String(text)) ? String(text).replace(/0+$/, "").replace(/\.$/, "") : String(text));
 
 export async function render(ctx) {
-  const head = h("div", {});
-  const body = h("div", {}, spinner());
-  ctx.view.append(head, body);
-  const picked = await pickCenter(ctx, "calculator", head);
-  if (!picked) return clear(body);
-  const { center } = picked;
+  const page = await openCenterPage(ctx, "calculator");
+  if (!page) return;
+  const { head, body, center } = page;
   head.prepend(pageHeader(t("quote.title", { center: center.name })));
   const [clusters, { rows: components }] = await Promise.all([
     listClusters(center.id),

@@ -3,8 +3,9 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, button, clear, dash, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
-import { confirmAndDelete, remember, withoutBlank } from "./common.js";
+import { badge, button, dash, h, pageHeader, spinner } from "../ui.js";
+import { remember, withoutBlank } from "./common.js";
+import { listPage } from "./list.js";
 
 // A simulated center has no site agent: these fields are hidden for it, and not sent.
 const AGENT_FIELDS = ["pcapi_url", "api_user", "api_pwd"];
@@ -57,29 +58,26 @@ function withoutAgent(values, simulated) {
   return out;
 }
 
-export async function render(ctx) {
-  const list = h("div", {}, spinner());
-  const add = ctx.isAdmin ? button(t("center.add"), () => edit(null), { kind: "primary", testid: "center-add" }) : null;
-  ctx.view.append(pageHeader(t("nav.centers"), add), list);
+// A link to one of the center's pages; the center is remembered as the one the nav's links open.
+const centerLink = (center, page) => {
+  const props = { href: `#/${page}/${seg(center.id)}`, class: "btn btn-link", onclick: () => remember(center.id) };
+  return h("a", props, t(`nav.${page}`));
+};
 
-  async function load() {
-    try {
-      const { rows } = await api.get("/api/v1/centers", { rows: 1000 });
-      clear(
-        list,
-        table(columns(), rows, {
-          empty: t("center.none"),
-          testid: "centers-table",
-          rowTestid: (c) => `center-${c.name}`,
-        }),
-      );
-    } catch (error) {
-      clear(list, errorNotice(error.message));
-    }
-  }
+export async function render(ctx) {
+  const host = h("div", {}, spinner());
+  const add = ctx.isAdmin ? button(t("center.add"), () => edit(null), { kind: "primary", testid: "center-add" }) : null;
+  ctx.view.append(pageHeader(t("nav.centers"), add), host);
+  const list = listPage(host, {
+    path: "/api/v1/centers",
+    columns,
+    empty: t("center.none"),
+    testid: "centers-table",
+    rowTestid: (c) => `center-${c.name}`,
+  });
 
   function columns() {
-    const cols = [
+    return [
       {
         label: t("center.name"),
         render: (c) =>
@@ -97,21 +95,7 @@ export async function render(ctx) {
         label: t("common.actions"),
         class: "actions",
         render: (c) => [
-          h(
-            "a",
-            { href: `#/devices/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
-            t("nav.devices"),
-          ),
-          h(
-            "a",
-            { href: `#/clusters/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
-            t("nav.clusters"),
-          ),
-          h(
-            "a",
-            { href: `#/components/${seg(c.id)}`, class: "btn btn-link", onclick: () => remember(c.id) },
-            t("nav.components"),
-          ),
+          ["devices", "clusters", "components"].map((page) => centerLink(c, page)),
           ctx.isAdmin ? button(t("action.edit"), () => edit(c), { testid: "center-edit" }) : null,
           ctx.isAdmin
             ? button(t("action.delete"), (e) => remove(c, e.currentTarget), { kind: "danger", testid: "center-delete" })
@@ -119,11 +103,10 @@ export async function render(ctx) {
         ],
       },
     ];
-    return cols;
   }
 
-  async function edit(center) {
-    const saved = await formDialog({
+  function edit(center) {
+    const dialog = {
       title: center ? t("center.edit", { name: center.name }) : t("center.add"),
       fields: centerFields(center),
       testid: "center-dialog",
@@ -134,22 +117,16 @@ export async function render(ctx) {
         center
           ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutAgent(withoutBlank(values, ["api_pwd"]), center.simulated))
           : api.post("/api/v1/centers", withoutAgent(values, values.simulated)),
-    });
-    if (saved) {
-      toast(t(center ? "toast.saved" : "toast.added", { name: saved.name }), "success");
-      await load();
-    }
+    };
+    return list.save(dialog, { done: center ? "toast.saved" : "toast.added" });
   }
 
-  function remove(center, btn) {
-    return confirmAndDelete({
-      question: t("center.confirmDelete", { name: center.name }),
-      name: center.name,
+  const remove = (center, btn) =>
+    list.remove(btn, {
       path: `/api/v1/centers/${seg(center.id)}`,
-      button: btn,
-      reload: load,
+      name: center.name,
+      question: t("center.confirmDelete", { name: center.name }),
     });
-  }
 
-  await load();
+  await list.load();
 }

@@ -5,22 +5,10 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import {
-  badge,
-  button,
-  clear,
-  dash,
-  errorNotice,
-  formDialog,
-  h,
-  pageHeader,
-  spinner,
-  table,
-  toast,
-  toastError,
-} from "../ui.js";
+import { badge, button, dash, formDialog, h, pageHeader, toast, toastError } from "../ui.js";
 import { openBoard } from "./board.js";
-import { pickCenter } from "./common.js";
+import { openCenterPage } from "./common.js";
+import { listPage } from "./list.js";
 import { removeCluster, removeWorker } from "./removal.js";
 
 function kubeconfigFile() {
@@ -42,13 +30,26 @@ function kubeconfigFile() {
   );
 }
 
+// A cluster's fields, blank for a new one.
+const nameField = (c = {}) => ({ name: "name", label: t("cluster.name"), required: true, value: c.name });
+const dateFields = (c = {}) => [
+  { name: "enable_date", label: t("cluster.enable_date"), type: "date", value: c.enable_date },
+  { name: "export_date", label: t("cluster.export_date"), type: "date", value: c.export_date },
+];
+const kubeconfigText = () => ({
+  name: "kubeconfig",
+  label: t("cluster.kubeconfig"),
+  type: "textarea",
+  rows: 8,
+  required: true,
+  wide: true,
+  placeholder: "apiVersion: v1\nkind: Config\n...",
+});
+
 export async function render(ctx) {
-  const head = h("div", {});
-  const list = h("div", {}, spinner());
-  ctx.view.append(head, list);
-  const picked = await pickCenter(ctx, "clusters", head);
-  if (!picked) return clear(list);
-  const { center } = picked;
+  const page = await openCenterPage(ctx, "clusters");
+  if (!page) return;
+  const { head, center } = page;
   const tools = ctx.isAdmin
     ? [
         button(t("cluster.import"), () => importCluster(), { kind: "primary", testid: "cluster-import" }),
@@ -59,24 +60,13 @@ export async function render(ctx) {
   const boardHost = h("section", { class: "board", "data-testid": "cluster-board-section" });
   ctx.view.append(boardHost);
   let stopBoard = () => {};
-  let clusters = [];
-
-  async function load() {
-    try {
-      const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/clusters`, { rows: 1000 });
-      clusters = rows;
-      clear(
-        list,
-        table(columns(), rows, {
-          empty: t("cluster.none"),
-          testid: "clusters-table",
-          rowTestid: (c) => `cluster-${c.name}`,
-        }),
-      );
-    } catch (error) {
-      clear(list, errorNotice(error.message));
-    }
-  }
+  const list = listPage(page.body, {
+    path: `/api/v1/centers/${seg(center.id)}/clusters`,
+    columns,
+    empty: t("cluster.none"),
+    testid: "clusters-table",
+    rowTestid: (c) => `cluster-${c.name}`,
+  });
 
   function clusterState(c) {
     if (c.state === "failed") {
@@ -130,54 +120,28 @@ export async function render(ctx) {
   }
 
   async function importCluster() {
-    const saved = await formDialog({
+    const dialog = {
       title: t("cluster.import"),
       testid: "cluster-dialog",
       submitLabel: t("cluster.importSubmit"),
-      fields: [
-        { name: "name", label: t("cluster.name"), required: true },
-        kubeconfigFile(),
-        {
-          name: "kubeconfig",
-          label: t("cluster.kubeconfig"),
-          type: "textarea",
-          rows: 8,
-          required: true,
-          wide: true,
-          placeholder: "apiVersion: v1\nkind: Config\n...",
-        },
-        { name: "enable_date", label: t("cluster.enable_date"), type: "date" },
-        { name: "export_date", label: t("cluster.export_date"), type: "date" },
-      ],
+      fields: [nameField(), kubeconfigFile(), kubeconfigText(), ...dateFields()],
       onSubmit: (values) => api.post("/api/v1/clusters/import", { ...values, cpcid: center.id }),
-    });
-    if (!saved) return;
-    toast(t("toast.added", { name: saved.name }), "success");
+    };
+    const saved = await list.save(dialog, { done: "toast.added" });
     // Importing does not need the API server to answer; tell the operator whether it does.
-    const reach = saved.reachability;
-    if (reach)
-      toast(
-        t(reach.reachable ? "cluster.reachable" : "cluster.unreachable", { detail: reach.detail }),
-        reach.reachable ? "info" : "warn",
-      );
-    await load();
+    const reach = saved?.reachability;
+    if (!reach) return;
+    const said = t(reach.reachable ? "cluster.reachable" : "cluster.unreachable", { detail: reach.detail });
+    toast(said, reach.reachable ? "info" : "warn");
   }
 
-  async function edit(cluster) {
-    const saved = await formDialog({
+  function edit(cluster) {
+    return list.save({
       title: t("cluster.edit", { name: cluster.name }),
       testid: "cluster-dialog",
-      fields: [
-        { name: "name", label: t("cluster.name"), required: true, value: cluster.name },
-        { name: "enable_date", label: t("cluster.enable_date"), type: "date", value: cluster.enable_date },
-        { name: "export_date", label: t("cluster.export_date"), type: "date", value: cluster.export_date },
-      ],
+      fields: [nameField(cluster), ...dateFields(cluster)],
       onSubmit: (values) => api.patch(`/api/v1/clusters/${seg(cluster.id)}`, values),
     });
-    if (saved) {
-      toast(t("toast.saved", { name: saved.name }), "success");
-      await load();
-    }
   }
 
   const boardHref = (c) => `#/clusters/${seg(center.id)}?board=${seg(c.id)}`;
@@ -228,11 +192,7 @@ export async function render(ctx) {
     return pickDevice(
       t("cluster.create"),
       "cluster-create-dialog",
-      [
-        { name: "name", label: t("cluster.name"), required: true },
-        { name: "enable_date", label: t("cluster.enable_date"), type: "date" },
-        { name: "export_date", label: t("cluster.export_date"), type: "date" },
-      ],
+      [nameField(), ...dateFields()],
       "/api/v1/clusters",
     );
   }
@@ -246,7 +206,7 @@ export async function render(ctx) {
     );
   }
 
-  await load();
+  const clusters = (await list.load()) || [];
   const boardId = ctx.query.get("board");
   const boardOf = boardId && clusters.find((c) => c.id === boardId);
   if (boardOf) stopBoard = openBoard(boardHost, boardOf, { ctx, closeHref: `#/clusters/${seg(center.id)}` });

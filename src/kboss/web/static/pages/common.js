@@ -1,14 +1,15 @@
-// Helpers shared by the pages of one center (devices, clusters, components, calculator).
+// Helpers shared by the pages of one center (devices, clusters, instances, components, calculator) and the
+// centers page.
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { busy, confirmDialog, emptyState, h, toast, toastError } from "../ui.js";
+import { clear, emptyState, h, spinner } from "../ui.js";
 
 const REMEMBER = "kboss.center";
 
 // The center a page shows: the one in the path, else the last one used, else the first. Renders a picker that
-// navigates to `#/<base>/<id>`. Answers null (after rendering an empty state) when there is no center yet.
-export async function pickCenter(ctx, base, host) {
+// navigates to `#/<base>/<id>`. Answers the center, or null (after rendering an empty state) when there is none yet.
+async function pickCenter(ctx, base, host) {
   const { rows } = await api.get("/api/v1/centers", { rows: 1000 });
   if (!rows.length) {
     host.append(
@@ -32,7 +33,21 @@ export async function pickCenter(ctx, base, host) {
   host.append(
     h("div", { class: "center-picker" }, h("label", { for: "center-picker", text: t("center.current") }), select),
   );
-  return { center, centers: rows };
+  return center;
+}
+
+// The opening of a page of one center: a head (the picker; the page puts its title and tools in it) over a body
+// that shows a spinner until the page fills it. Answers {head, body, center}, or null when there is no center.
+export async function openCenterPage(ctx, base) {
+  const head = h("div", {});
+  const body = h("div", {}, spinner());
+  ctx.view.append(head, body);
+  const center = await pickCenter(ctx, base, head);
+  if (!center) {
+    clear(body);
+    return null;
+  }
+  return { head, body, center };
 }
 
 export async function listClusters(cpcid) {
@@ -48,15 +63,3 @@ export function withoutBlank(values, names) {
 }
 
 export const remember = (id) => localStorage.setItem(REMEMBER, id);
-
-// The delete button of a list row: confirm, delete with the button busy, say so, reload; errors as a toast.
-export async function confirmAndDelete({ question, name, path, button, reload }) {
-  if (!(await confirmDialog(question, t("action.delete")))) return;
-  try {
-    await busy(button, () => api.del(path));
-    toast(t("toast.deleted", { name }), "success");
-    await reload();
-  } catch (error) {
-    toastError(error);
-  }
-}

@@ -3,8 +3,9 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { button, clear, emptyState, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
-import { confirmAndDelete, listClusters, pickCenter } from "./common.js";
+import { button, h, pageHeader } from "../ui.js";
+import { listClusters, openCenterPage } from "./common.js";
+import { listPage } from "./list.js";
 
 export const TYPES = ["cpu", "memory", "disk", "gpu"];
 // The units a price may be per, first one the default (same table as kboss.pricing.units).
@@ -18,6 +19,7 @@ const CHARGE_UNITS = ["小时", "天", "分钟", "秒"];
 const ACCOUNT_UNITS = ["元", "角", "分"];
 
 const priceText = (c) => `${c.unit_price} ${c.account_unit} / ${c.resource_unit} / ${c.charge_unit}`;
+const componentName = (c) => `${c.type} ${c.model}`;
 
 function stockList(c) {
   if (!c.import_export.length) return "—";
@@ -29,12 +31,9 @@ function stockList(c) {
 }
 
 export async function render(ctx) {
-  const head = h("div", {});
-  const list = h("div", {}, spinner());
-  ctx.view.append(head, list);
-  const picked = await pickCenter(ctx, "components", head);
-  if (!picked) return clear(list);
-  const { center } = picked;
+  const page = await openCenterPage(ctx, "components");
+  if (!page) return;
+  const { head, center } = page;
   const clusters = await listClusters(center.id);
   const tools = [
     h(
@@ -63,19 +62,13 @@ export async function render(ctx) {
     );
   }
 
-  async function load() {
-    try {
-      const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/components`, { rows: 1000 });
-      clear(
-        list,
-        rows.length
-          ? table(columns(), rows, { testid: "components-table", rowTestid: (c) => `component-${c.type}-${c.model}` })
-          : emptyState(t("component.none")),
-      );
-    } catch (error) {
-      clear(list, errorNotice(error.message));
-    }
-  }
+  const list = listPage(page.body, {
+    path: `/api/v1/centers/${seg(center.id)}/components`,
+    columns,
+    empty: t("component.none"),
+    testid: "components-table",
+    rowTestid: (c) => `component-${c.type}-${c.model}`,
+  });
 
   function columns() {
     return [
@@ -112,12 +105,12 @@ export async function render(ctx) {
   }
 
   // `existing`: add stock to that component in a cluster (add_opt=yes) instead of creating a new one.
-  async function create(existing) {
+  function create(existing) {
     const c = existing || { type: "cpu", model: "STANDARD", charge_unit: "小时", account_unit: "元" };
     const unitOptions = (type) => RESOURCE_UNITS[type].map((u) => [u, u]);
     let shownType = c.type;
-    const saved = await formDialog({
-      title: existing ? t("component.addStockTitle", { name: `${c.type} ${c.model}` }) : t("component.add"),
+    const dialog = {
+      title: existing ? t("component.addStockTitle", { name: componentName(c) }) : t("component.add"),
       testid: "component-dialog",
       fields: [
         {
@@ -182,16 +175,13 @@ export async function render(ctx) {
       },
       onSubmit: (values) =>
         api.post("/api/v1/components", { ...values, cpcid: center.id, add_opt: values.add_opt ? "yes" : "no" }),
-    });
-    if (saved) {
-      toast(t(existing ? "toast.saved" : "toast.added", { name: `${saved.type} ${saved.model}` }), "success");
-      await load();
-    }
+    };
+    return list.save(dialog, { done: existing ? "toast.saved" : "toast.added", name: componentName });
   }
 
-  async function setPrice(component) {
-    const saved = await formDialog({
-      title: t("component.setPriceTitle", { name: `${component.type} ${component.model}` }),
+  function setPrice(component) {
+    const dialog = {
+      title: t("component.setPriceTitle", { name: componentName(component) }),
       testid: "price-dialog",
       fields: [
         {
@@ -203,23 +193,15 @@ export async function render(ctx) {
         },
       ],
       onSubmit: (values) => api.patch(`/api/v1/components/${seg(component.id)}`, values),
-    });
-    if (saved) {
-      toast(t("toast.saved", { name: `${saved.type} ${saved.model}` }), "success");
-      await load();
-    }
+    };
+    return list.save(dialog, { name: componentName });
   }
 
   function remove(component, btn) {
-    const name = `${component.type} ${component.model}`;
-    return confirmAndDelete({
-      question: t("component.confirmDelete", { name }),
-      name,
-      path: `/api/v1/components/${seg(component.id)}`,
-      button: btn,
-      reload: load,
-    });
+    const name = componentName(component);
+    const question = t("component.confirmDelete", { name });
+    return list.remove(btn, { path: `/api/v1/components/${seg(component.id)}`, name, question });
   }
 
-  await load();
+  await list.load();
 }

@@ -2,22 +2,9 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import {
-  badge,
-  busy,
-  button,
-  clear,
-  dash,
-  errorNotice,
-  formDialog,
-  h,
-  pageHeader,
-  spinner,
-  table,
-  toast,
-  toastError,
-} from "../ui.js";
-import { confirmAndDelete, pickCenter, withoutBlank } from "./common.js";
+import { badge, busy, button, dash, h, pageHeader, toastError } from "../ui.js";
+import { openCenterPage, withoutBlank } from "./common.js";
+import { listPage } from "./list.js";
 import { probeDevice } from "./probe.js";
 
 const SECRETS = ["adminpwd", "ssh_key"];
@@ -42,31 +29,18 @@ function deviceFields(device, probed = {}) {
   };
   const editing = Boolean(device);
   const num = (name, label) => ({ name, label, type: "number", min: 0, step: 1, value: d[name], inputmode: "numeric" });
+  // pairs: [value, message key of its name].
+  const choice = (name, label, pairs) => {
+    const options = pairs.map(([value, key]) => [value, t(key)]);
+    return { name, label, type: "select", value: d[name], options };
+  };
   return [
     { name: "name", label: t("device.name"), required: true, value: d.name },
     { name: "ip", label: t("device.ip"), required: true, value: d.ip, placeholder: "192.168.0.8" },
     { name: "sshport", label: t("device.sshport"), type: "number", min: 1, value: d.sshport },
     { name: "external_ip", label: t("device.external_ip"), value: d.external_ip === "未设置" ? "" : d.external_ip },
-    {
-      name: "devicetype",
-      label: t("device.type"),
-      type: "select",
-      value: d.devicetype,
-      options: [
-        ["1", t("device.type1")],
-        ["0", t("device.type0")],
-      ],
-    },
-    {
-      name: "role",
-      label: t("device.role"),
-      type: "select",
-      value: d.role,
-      options: [
-        ["worker", t("device.worker")],
-        ["master", t("device.master")],
-      ],
-    },
+    choice("devicetype", t("device.type"), [["1", "device.type1"], ["0", "device.type0"]]),
+    choice("role", t("device.role"), [["worker", "device.worker"], ["master", "device.master"]]),
     { name: "adminuser", label: t("device.adminuser"), required: true, value: d.adminuser },
     {
       name: "adminpwd",
@@ -92,16 +66,7 @@ function deviceFields(device, probed = {}) {
     num("datadisk_stock", t("device.datadisk_stock")),
     { name: "gpu_model", label: t("device.gpu_model"), value: d.gpu_model },
     num("gpu_stock", t("device.gpu_stock")),
-    {
-      name: "node_status",
-      label: t("device.status"),
-      type: "select",
-      value: d.node_status,
-      options: [
-        ["0", t("device.idle")],
-        ["1", t("device.occupied")],
-      ],
-    },
+    choice("node_status", t("device.status"), [["0", "device.idle"], ["1", "device.occupied"]]),
     { name: "enable_date", label: t("device.enable_date"), type: "date", value: d.enable_date },
     { name: "export_date", label: t("device.export_date"), type: "date", value: d.export_date },
   ];
@@ -118,37 +83,25 @@ function fill(form, values) {
 }
 
 export async function render(ctx) {
-  const head = h("div", {});
-  const list = h("div", {}, spinner());
-  ctx.view.append(head, list);
-  const picked = await pickCenter(ctx, "devices", head);
-  if (!picked) return clear(list);
-  const { center } = picked;
+  const page = await openCenterPage(ctx, "devices");
+  if (!page) return;
+  const { head, center } = page;
   const add = ctx.isAdmin ? button(t("device.add"), () => edit(null), { kind: "primary", testid: "device-add" }) : null;
   head.prepend(pageHeader(t("device.title", { center: center.name }), add));
   if (center.simulated)
     head.append(h("p", { class: "notice", "data-testid": "simulated-note", text: t("device.simulatedNote") }));
+  const list = listPage(page.body, {
+    path: `/api/v1/centers/${seg(center.id)}/devices`,
+    columns,
+    above: summary,
+    empty: t("device.none"),
+    testid: "devices-table",
+    rowTestid: (d) => `device-${d.name}`,
+  });
 
-  async function load() {
-    try {
-      const { rows } = await api.get(`/api/v1/centers/${seg(center.id)}/devices`, { rows: 1000 });
-      const summary = h(
-        "p",
-        { class: "muted", "data-testid": "device-summary" },
-        t("device.summary", { total: rows.length, idle: rows.filter((d) => d.node_status === "0").length }),
-      );
-      clear(
-        list,
-        summary,
-        table(columns(), rows, {
-          empty: t("device.none"),
-          testid: "devices-table",
-          rowTestid: (d) => `device-${d.name}`,
-        }),
-      );
-    } catch (error) {
-      clear(list, errorNotice(error.message));
-    }
+  function summary(rows) {
+    const idle = rows.filter((d) => d.node_status === "0").length;
+    return h("p", { class: "muted", "data-testid": "device-summary" }, t("device.summary", { total: rows.length, idle }));
   }
 
   function columns() {
@@ -201,65 +154,58 @@ export async function render(ctx) {
   }
 
   // `found`: a probe's answer ({fields, simulated}) to open the dialog with.
-  async function edit(device, found = null) {
-    const probed = found?.fields || {};
+  function edit(device, found = null) {
     const note = h("p", { class: "notice", "data-testid": "probe-note", hidden: !found });
-    const noted = (answer) => {
-      note.textContent = t(answer.simulated ? "device.probedSimulated" : "device.probed");
-      note.className = "notice";
-      note.removeAttribute("role");
-      note.hidden = false;
-    };
-    if (found) noted(found);
-    const extra = [note];
-    if (device) {
-      // Probing from inside the dialog fills the hardware fields in place; nothing is saved until "保存".
-      const probeBtn = button(
-        t("device.probe"),
-        async () => {
-          try {
-            const answer = await busy(probeBtn, () => probeDevice(device.id));
-            fill(probeBtn.form, answer.fields);
-            noted(answer);
-          } catch (error) {
-            // The site agent does not answer, the login is refused...: said as an error, the fields left as typed.
-            note.textContent = error.message;
-            note.className = "notice notice-error";
-            note.setAttribute("role", "alert");
-            note.hidden = false;
-          }
-        },
-        { testid: "dialog-probe" },
-      );
-      extra.unshift(
-        h("div", { class: "inline-tools" }, probeBtn, h("small", { class: "hint", text: t("device.probeHint") })),
-      );
-    }
-    const saved = await formDialog({
+    if (found) showProbed(note, found);
+    const extra = device ? [probeTools(device, note), note] : [note];
+    const dialog = {
       title: device ? t("device.edit", { name: device.name }) : t("device.add"),
-      fields: deviceFields(device, probed),
+      fields: deviceFields(device, found?.fields || {}),
       extra: h("div", {}, extra),
       testid: "device-dialog",
       onSubmit: (values) =>
         device
           ? api.patch(`/api/v1/devices/${seg(device.id)}`, withoutBlank(values, SECRETS))
           : api.post("/api/v1/devices", { ...withoutBlank(values, SECRETS), cpcid: center.id }),
-    });
-    if (saved) {
-      toast(t(device ? "toast.saved" : "toast.added", { name: saved.name }), "success");
-      await load();
-    }
+    };
+    return list.save(dialog, { done: device ? "toast.saved" : "toast.added" });
   }
 
-  function remove(device, btn) {
-    return confirmAndDelete({
-      question: t("device.confirmDelete", { name: device.name }),
-      name: device.name,
+  const remove = (device, btn) =>
+    list.remove(btn, {
       path: `/api/v1/devices/${seg(device.id)}`,
-      button: btn,
-      reload: load,
+      name: device.name,
+      question: t("device.confirmDelete", { name: device.name }),
     });
-  }
 
-  await load();
+  await list.load();
+}
+
+function showProbed(note, answer) {
+  note.textContent = t(answer.simulated ? "device.probedSimulated" : "device.probed");
+  note.className = "notice";
+  note.removeAttribute("role");
+  note.hidden = false;
+}
+
+// Probing from inside the dialog fills the hardware fields in place; nothing is saved until "保存".
+function probeTools(device, note) {
+  const probeBtn = button(
+    t("device.probe"),
+    async () => {
+      try {
+        const answer = await busy(probeBtn, () => probeDevice(device.id));
+        fill(probeBtn.form, answer.fields);
+        showProbed(note, answer);
+      } catch (error) {
+        // The site agent does not answer, the login is refused...: said as an error, the fields left as typed.
+        note.textContent = error.message;
+        note.className = "notice notice-error";
+        note.setAttribute("role", "alert");
+        note.hidden = false;
+      }
+    },
+    { testid: "dialog-probe" },
+  );
+  return h("div", { class: "inline-tools" }, probeBtn, h("small", { class: "hint", text: t("device.probeHint") }));
 }

@@ -2,21 +2,23 @@
 
 import { api, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { badge, button, clear, errorNotice, formDialog, h, pageHeader, spinner, table, toast } from "../ui.js";
-import { confirmAndDelete } from "./common.js";
+import { badge, button, h, pageHeader, spinner } from "../ui.js";
+import { listPage } from "./list.js";
 
 const SYMBOL = { 1: "=", 0: ":" };
+// The label types as select options, named in the language chosen at the moment.
+const labelTypes = () => ["1", "0"].map((type) => [type, t(`label.type${type}`)]);
+// How a label is written on a node or an instance: `kyy-gpu=true`, `app:ubuntu3`.
+const labelText = (l) => `${l.label_key}${l.symbol}${l.label_value}`;
 
 export async function render(ctx) {
   const filter = h(
     "select",
-    { id: "label-filter", "data-testid": "label-filter", onchange: () => load() },
-    h("option", { value: "", text: t("label.all") }),
-    h("option", { value: "1", text: t("label.type1") }),
-    h("option", { value: "0", text: t("label.type0") }),
+    { id: "label-filter", "data-testid": "label-filter", onchange: () => list.load() },
+    [["", t("label.all")], ...labelTypes()].map(([value, text]) => h("option", { value, text })),
   );
   const add = ctx.isAdmin ? button(t("label.add"), () => create(), { kind: "primary", testid: "label-add" }) : null;
-  const list = h("div", {}, spinner());
+  const host = h("div", {}, spinner());
   ctx.view.append(
     pageHeader(
       t("nav.labels"),
@@ -24,24 +26,16 @@ export async function render(ctx) {
       add,
     ),
     h("p", { class: "muted", text: t("label.explain") }),
-    list,
+    host,
   );
-
-  async function load() {
-    try {
-      const { rows } = await api.get("/api/v1/labels", { rows: 1000, labeltype: filter.value });
-      clear(
-        list,
-        table(columns(), rows, {
-          empty: t("label.none"),
-          testid: "labels-table",
-          rowTestid: (l) => `label-${l.label_key}`,
-        }),
-      );
-    } catch (error) {
-      clear(list, errorNotice(error.message));
-    }
-  }
+  const list = listPage(host, {
+    path: "/api/v1/labels",
+    query: () => ({ rows: 1000, labeltype: filter.value }),
+    columns,
+    empty: t("label.none"),
+    testid: "labels-table",
+    rowTestid: (l) => `label-${l.label_key}`,
+  });
 
   function columns() {
     return [
@@ -52,7 +46,7 @@ export async function render(ctx) {
       },
       {
         label: t("label.text"),
-        render: (l) => h("code", { "data-testid": "label-text", text: `${l.label_key}${l.symbol}${l.label_value}` }),
+        render: (l) => h("code", { "data-testid": "label-text", text: labelText(l) }),
       },
       { label: t("label.updated"), render: (l) => l.update_time },
       {
@@ -66,24 +60,15 @@ export async function render(ctx) {
     ];
   }
 
-  async function create() {
+  function create() {
     const preview = h("code", { "data-testid": "label-preview" }, "");
     const extra = h("p", { class: "muted" }, t("label.preview"), " ", preview);
-    const saved = await formDialog({
+    const dialog = {
       title: t("label.add"),
       testid: "label-dialog",
       fields: [
         { name: "name", label: t("label.name"), required: true, placeholder: "GPU设备" },
-        {
-          name: "labeltype",
-          label: t("label.type"),
-          type: "select",
-          value: "1",
-          options: [
-            ["1", t("label.type1")],
-            ["0", t("label.type0")],
-          ],
-        },
+        { name: "labeltype", label: t("label.type"), type: "select", value: "1", options: labelTypes() },
         { name: "label_key", label: t("label.key"), required: true, placeholder: "kyy-gpu" },
         { name: "label_value", label: t("label.value"), required: true, placeholder: "true" },
       ],
@@ -93,23 +78,15 @@ export async function render(ctx) {
         preview.textContent = `${v("label_key")}${SYMBOL[v("labeltype")]}${v("label_value")}`;
       },
       onSubmit: (values) => api.post("/api/v1/labels", values),
-    });
-    if (saved) {
-      toast(t("toast.added", { name: `${saved.label_key}${saved.symbol}${saved.label_value}` }), "success");
-      await load();
-    }
+    };
+    return list.save(dialog, { done: "toast.added", name: labelText });
   }
 
   function remove(label, btn) {
-    const text = `${label.label_key}${label.symbol}${label.label_value}`;
-    return confirmAndDelete({
-      question: t("label.confirmDelete", { text }),
-      name: text,
-      path: `/api/v1/labels/${seg(label.id)}`,
-      button: btn,
-      reload: load,
-    });
+    const text = labelText(label);
+    const question = t("label.confirmDelete", { text });
+    return list.remove(btn, { path: `/api/v1/labels/${seg(label.id)}`, name: text, question });
   }
 
-  await load();
+  await list.load();
 }
