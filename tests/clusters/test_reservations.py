@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from kboss.clusters.ops import release_abandoned, start_create_cluster, start_join_worker
 from kboss.clusters.plan import register_cluster_kinds
-from kboss.db.models import Device
+from kboss.db.models import Device, DeviceHistory
 from kboss.operations.service import retry_operation
 from kboss.operations.steps import Registry
 from kboss.sites.simulated.machines import SimulatedMachines
@@ -80,3 +82,26 @@ async def test_a_worker_shutdown_mid_step_keeps_the_reservation_and_the_next_wor
             assert (await lab.wait_state(op_id, "succeeded", "failed")).state == "succeeded"
         assert await _device(lab, worker) == (1, cluster_id)
         assert site.count("kubeadm_join", node=worker) == 1
+
+
+async def _device_history(lab: Lab, device_id: str) -> list[tuple[int, int]]:
+    async with lab.sessions() as session:
+        query = select(DeviceHistory).where(DeviceHistory.device_id == device_id).order_by(DeviceHistory.id)
+        return [(row.from_state, row.to_state) for row in (await session.scalars(query)).all()]
+
+
+async def test_each_reservation_and_release_of_a_machine_is_in_its_history(db_url: str) -> None:
+    async with lab_on(db_url) as lab:
+        site = SimulatedMachines(SCALE)
+        master, worker, _ = lab.devices
+        async with lab.worker(site, registry=_registry(site)):
+            cluster_id = await _build(lab, master)
+            site.fail("kubeadm_join")
+            failed = await _join(lab, cluster_id, worker)
+            assert (await lab.wait_state(failed, "failed")).state == "failed"
+            async with lab.ctx() as ctx:
+                await retry_operation(ctx, failed)
+            assert (await lab.wait_state(failed, "succeeded", "failed")).state == "succeeded"
+        assert await _device_history(lab, master) == [(0, 1)]
+        # Reserved by the join, freed by its failure, taken again by the retry.
+        assert await _device_history(lab, worker) == [(0, 1), (1, 0), (0, 1)]

@@ -65,14 +65,15 @@ async def transition(
     stmt = update(Device).where(Device.id == device.id, Device.node_status == from_status, *extra).values(**values)
     if not await compare_and_set(session, stmt.execution_options(synchronize_session=False)):
         raise Conflict(f"设备 {device.name} 的状态已被其他请求改变,请刷新后重试")
-    session.add(
-        DeviceHistory(
-            device_id=device.id,
-            from_state=from_status,
-            to_state=to_status,
-            reason=redact(reason)[:4000],
-            actor=actor[:128],
-        )
-    )
+    record(session, device.id, from_status, to_status, reason, actor)
     for key, value in values.items():
         set_committed_value(device, key, value)
+
+
+def record(session: AsyncSession, device_id: str, from_status: int, to_status: int, reason: str, actor: str) -> None:
+    """The history row of a change made by a compare-and-set of the caller's (a cluster operation reserving or
+    releasing machines), in the caller's transaction."""
+    reason = redact(reason)[:4000]
+    session.add(
+        DeviceHistory(device_id=device_id, from_state=from_status, to_state=to_status, reason=reason, actor=actor[:128])
+    )

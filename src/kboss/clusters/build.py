@@ -10,7 +10,7 @@ with which timeouts: `kboss.clusters.plan`.
 
 from __future__ import annotations
 
-from kboss.clusters import ops
+from kboss.clusters import ops, records
 from kboss.clusters.site_access import device_site, machine_form, step_outcome
 from kboss.operations.steps import DeviceAccess, StepContext, StepFailed, StepFn, StepOutcome
 from kboss.redaction import JOIN_TOKEN
@@ -18,7 +18,7 @@ from kboss.wire.plan import Role, steps_of
 
 
 def _node(ctx: StepContext) -> str:
-    return ops.step_device(ctx)
+    return records.step_device(ctx)
 
 
 def _options(ctx: StepContext) -> dict[str, str]:
@@ -75,11 +75,11 @@ async def _credentials(ctx: StepContext, master_id: str) -> tuple[str, str]:
 async def fetch_credentials(ctx: StepContext) -> StepOutcome:
     """The cluster's join command and kubeconfig, stored encrypted; the cluster ready; its master a member."""
     master = _node(ctx)
-    if await ops.control_plane_recorded(ctx, master):
+    if await records.control_plane_recorded(ctx, master):
         ctx.log("集群凭证已保存,集群已就绪")
         return StepOutcome(skipped=True, result={"controller": master, "ready": 1})
-    await ops.record_control_plane(ctx, master, *await _credentials(ctx, master))
-    if not await ops.control_plane_recorded(ctx, master):
+    await records.record_control_plane(ctx, master, *await _credentials(ctx, master))
+    if not await records.control_plane_recorded(ctx, master):
         raise StepFailed("保存集群凭证后检查未通过")
     ctx.log("集群凭证已加密保存,集群已就绪")
     return StepOutcome(result={"controller": master, "ready": 1})
@@ -92,10 +92,10 @@ async def kubeadm_join(ctx: StepContext) -> StepOutcome:
         raise StepFailed("集群没有控制节点记录,无法取得加入命令")
     ctx.log("向控制节点取新的加入命令")
     join, _ = await _credentials(ctx, cluster.controllerid)
-    await ops.store_join_command(ctx, join)
+    await records.store_join_command(ctx, join)
     worker = _node(ctx)
     async with device_site(ctx, worker) as (device, site):
         form = {**_provision_form(ctx, device, "worker"), "join_command": join}
         outcome = step_outcome(await site.run_step("kubeadm_join", form, ctx.log))
-    await ops.record_worker(ctx, worker)
+    await records.record_worker(ctx, worker)
     return outcome

@@ -10,13 +10,17 @@ honoured) and reports every pod it moved, skipped or could not move. Which steps
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from kboss.clusters import drain as drains
-from kboss.clusters import ops
+from kboss.clusters import records
 from kboss.clusters.removal_guard import guard_drain
 from kboss.clusters.site_access import cluster_site, forced, machine_form, open_site, step_outcome
 from kboss.errors import KbossError, NotFound
 from kboss.operations.steps import StepContext, StepFailed, StepOutcome
-from kboss.sites.protocol import NodeAnswer
+from kboss.sites.protocol import NodeAnswer, Site
 
 # -- drain_node ------------------------------------------------------------------------------------------------
 
@@ -52,7 +56,7 @@ async def evict_step(ctx: StepContext) -> StepOutcome:
 
 async def find_node(ctx: StepContext) -> StepOutcome:
     """The machine's Kubernetes node name: its host name, lower-cased, as the provisioning scripts use it."""
-    device = await ctx.device(ops.step_device(ctx))
+    device = await ctx.device(records.step_device(ctx))
     try:
         async with open_site(ctx, device.cpcid) as site:
             facts = await site.probe(device.ip, device.port, device.user, device.password, device.ssh_key)
@@ -66,51 +70,81 @@ async def find_node(ctx: StepContext) -> StepOutcome:
     return StepOutcome(result={"node_name": name})
 
 
-async def _cluster_node(ctx: StepContext) -> str:
-    return str((await ctx.result_of("find_node", ops.step_device(ctx)) or {}).get("node_name") or "")
+NodeCall = Callable[[Site, str, str], Awaitable[NodeAnswer]]
 
 
-def _gone(answer: NodeAnswer) -> bool:
-    return not answer.ok and answer.code == NotFound.code
+async def _on_node(ctx: StepContext, call: NodeCall) -> tuple[str, NodeAnswer] | None:
+    """`call(site, kubeconfig, node)` on the node `find_node` named, or None when there is none to act on (a
+    forced removal of a machine that could not be reached, a cluster never built)."""
+    node = str((await ctx.result_of("find_node", records.step_device(ctx)) or {}).get("node_name") or "")
+    _, kubeconfig = await records.cluster_secrets(ctx)
+    if not node or not kubeconfig:
+        return None
+    async with cluster_site(ctx) as (_, site):
+        return node, await call(site, kubeconfig, node)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """How a node call of a removal is told: {node} and the site's {info} are filled in."""
+
+    gone: str  # the node is not (or no longer) in the cluster: nothing to do
+    gone_result: Mapping[str, Any]
+    refused: str  # it failed and the removal is not forced: it stops here
+    done: str
+    forced_on: str  # it failed, and the forced removal goes on
+
+
+DRAIN_WORDS = _Words(
+    "节点 {node} 不在集群中", {"present": False},
+    "排空节点 {node} 失败,未删除节点: {info}。处理后重试,或以 force=1 强制移除",
+    "节点 {node} 已排空", "警告: 排空节点 {node} 失败 ({info}); 强制移除,继续",
+)  # fmt: skip
+DELETE_WORDS = _Words(
+    "节点 {node} 已不在集群中", {"deleted": False}, "删除节点 {node} 失败: {info}",
+    "节点 {node} 已从集群删除", "警告: 删除节点 {node} 失败 ({info}); 强制移除,继续",
+)  # fmt: skip
+
+
+def _settled(ctx: StepContext, node: str, answer: NodeAnswer, words: _Words) -> StepOutcome | None:
+    """The outcome when the node was gone; raises when the call failed unforced; else None, after saying so."""
+    if not answer.ok and answer.code == NotFound.code:
+        ctx.log(words.gone.format(node=node))
+        return StepOutcome(skipped=True, result=dict(words.gone_result))
+    if not answer.ok and not forced(ctx):
+        raise StepFailed(words.refused.format(node=node, info=answer.info))
+    ctx.log((words.done if answer.ok else words.forced_on).format(node=node, info=answer.info))
+    return None
 
 
 async def drain(ctx: StepContext) -> StepOutcome:
     """Cordon and evict; a failed drain stops the removal (nothing deleted) unless it is forced, as does an instance
     that could run on no other node (`removal_guard`; forced, it is marked degraded)."""
-    node, (_, kubeconfig) = await _cluster_node(ctx), await ops.cluster_secrets(ctx)
-    if not node or not kubeconfig:
+
+    async def guarded(site: Site, kubeconfig: str, node: str) -> NodeAnswer:
+        await guard_drain(ctx, await ctx.device(records.step_device(ctx)))
+        return await site.drain(kubeconfig, node, drains.DRAIN_SECONDS, forced(ctx))
+
+    called = await _on_node(ctx, guarded)
+    if called is None:
         return StepOutcome(skipped=True)
-    await guard_drain(ctx, await ctx.device(ops.step_device(ctx)))
-    async with cluster_site(ctx) as (_, site):
-        answer = await site.drain(kubeconfig, node, drains.DRAIN_SECONDS, forced(ctx))
+    node, answer = called
     drains.log_report(ctx, answer.report)
-    if _gone(answer):
-        ctx.log(f"节点 {node} 不在集群中")
-        return StepOutcome(skipped=True, result={"present": False})
-    if not answer.ok and not forced(ctx):
-        raise StepFailed(f"排空节点 {node} 失败,未删除节点: {answer.info}。处理后重试,或以 force=1 强制移除")
-    ctx.log(f"节点 {node} 已排空" if answer.ok else f"警告: 排空节点 {node} 失败 ({answer.info}); 强制移除,继续")
-    return StepOutcome(result={"drained": answer.ok, **drains.report_result(answer.report)})
+    settled = _settled(ctx, node, answer, DRAIN_WORDS)
+    return settled or StepOutcome(result={"drained": answer.ok, **drains.report_result(answer.report)})
 
 
 async def delete_node(ctx: StepContext) -> StepOutcome:
-    node, (_, kubeconfig) = await _cluster_node(ctx), await ops.cluster_secrets(ctx)
-    if not node or not kubeconfig:
+    called = await _on_node(ctx, lambda site, kc, node: site.delete_node(kc, node, forced(ctx)))
+    if called is None:
         return StepOutcome(skipped=True)
-    async with cluster_site(ctx) as (_, site):
-        answer = await site.delete_node(kubeconfig, node, forced(ctx))
-    if _gone(answer):
-        ctx.log(f"节点 {node} 已不在集群中")
-        return StepOutcome(skipped=True, result={"deleted": False})
-    if not answer.ok and not forced(ctx):
-        raise StepFailed(f"删除节点 {node} 失败: {answer.info}")
-    ctx.log(f"节点 {node} 已从集群删除" if answer.ok else f"警告: 删除节点 {node} 失败 ({answer.info}); 强制移除,继续")
-    return StepOutcome(result={"deleted": answer.ok})
+    node, answer = called
+    return _settled(ctx, node, answer, DELETE_WORDS) or StepOutcome(result={"deleted": answer.ok})
 
 
 async def reset_machine(ctx: StepContext) -> StepOutcome:
     """kubeadm reset and CNI cleanup on the machine; an unreachable machine stops the removal unless forced."""
-    device = await ctx.device(ops.step_device(ctx))
+    device = await ctx.device(records.step_device(ctx))
     try:
         async with open_site(ctx, device.cpcid) as site:
             return step_outcome(await site.reset(machine_form(device), ctx.log))
@@ -123,6 +157,6 @@ async def reset_machine(ctx: StepContext) -> StepOutcome:
 
 async def release_step(ctx: StepContext) -> StepOutcome:
     """This node's device (remove_worker), or every device of the cluster (remove_cluster), back to idle."""
-    freed = await ops.release_devices(ctx, [ctx.node] if ctx.node else None)
+    freed = await records.release_devices(ctx, [ctx.node] if ctx.node else None)
     ctx.log(f"已释放 {freed} 台设备")
     return StepOutcome(result={"released": freed}, skipped=not freed)

@@ -1,12 +1,13 @@
 """Building and dismantling clusters: the checks and the start of the four operations, shared by the compat and
-native endpoints, and the catalog rows those operations change. (Draining a node: `kboss.clusters.drain`; the
-steps of every kind: `kboss.clusters.plan`.)
+native endpoints, and the device reservation. (Draining a node: `kboss.clusters.drain`; the steps of every kind:
+`kboss.clusters.plan`; the catalog rows they make true: `kboss.clusters.records`.)
 
 **The device guard.** The engine locks clusters, not machines, so two requests could aim one idle machine at two
 clusters. A request therefore *reserves* its machine in the transaction that records the operation: the device
-is marked occupied (`node_status=1`, `clusterid`, `role`) by a conditional UPDATE that only an idle device
-passes, so of two racing requests exactly one wins, on SQLite and on PostgreSQL alike. A new cluster's row is
-written up front (`ready=0`), which gives the operation its cluster lock and the device something to point at.
+is marked occupied (`OCCUPIED`, `clusterid`, `role`, with a device history row) by a conditional UPDATE that
+only an idle device passes, so of two racing requests exactly one wins, on SQLite and on PostgreSQL alike. A new
+cluster's row is written up front (`ready=0`), which gives the operation its cluster lock and the device something
+to point at.
 A reserved device can be neither deleted nor set idle by the catalog endpoints (they refuse devices with a
 `clusterid`).
 
@@ -22,24 +23,26 @@ A failed build leaves its cluster row, marked failed (`cluster_states`): a retry
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, cast, column, delete, func, inspect, or_, select, table, update
+from sqlalchemy import Text, and_, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kboss.catalog import device_states
 from kboss.catalog.centers import get_center
 from kboss.catalog.cluster_states import build_state, failed_build_named, mark_failed
 from kboss.catalog.clusters import get_cluster
 from kboss.catalog.device_states import IDLE, OCCUPIED
 from kboss.catalog.devices import get_device
+from kboss.clusters.records import count_instances, step_device
 from kboss.clusters.removal_guard import refuse_stranding
 from kboss.common.context import Ctx
 from kboss.common.validation import Input, OptionalDate, check_date_order, parse
 from kboss.common.validation import Text as Name
-from kboss.db.cas import compare_and_set, matched
-from kboss.db.models import Center, Cluster, ComponentStock, Device
+from kboss.db.cas import compare_and_set
+from kboss.db.models import Center, Cluster, Device
 from kboss.db.models_ops import Operation, OperationStep
 from kboss.errors import Conflict, InvalidParameter
 from kboss.operations.service import start_operation
@@ -63,8 +66,6 @@ PROVISION_OPTIONS = (
 )  # fmt: skip
 _KUBERNETES = ("0", "kubernetes", "k8s")
 _TRUE = ("1", "true", "yes", "on")
-# Another engineer's table; looked up by name so that this module works with or without it.
-INSTANCES = table("instances", column("id"), column("clusterid"))
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,7 @@ async def start_create_cluster(ctx: Ctx, params: Mapping[str, Any]) -> Started:
 
 
 async def start_join_worker(ctx: Ctx, params: Mapping[str, Any]) -> Started:
-    ctx.require_admin()
-    data = parse(WorkerInput, params, {"device_id": "worker_nodeid"})
-    await release_abandoned(ctx.session, ctx.orgid)
-    center = await get_center(ctx, data.cpcid)
-    cluster = await _cluster_in(ctx, data.clusterid, center)
+    data, center, cluster = await _worker_request(ctx, params)
     if not cluster.ready or not cluster.controllerid or cluster.origin != "built":
         raise Conflict(f"集群 {cluster.name} 尚未就绪或不是由 kboss 构建的 (没有控制节点记录),不能加入工作节点")
     device = await _idle_device(ctx, data.worker_nodeid, center, "worker_nodeid")
@@ -143,11 +140,7 @@ async def start_join_worker(ctx: Ctx, params: Mapping[str, Any]) -> Started:
 
 
 async def start_remove_worker(ctx: Ctx, params: Mapping[str, Any]) -> Started:
-    ctx.require_admin()
-    data = parse(WorkerInput, params, {"device_id": "worker_nodeid"})
-    await release_abandoned(ctx.session, ctx.orgid)
-    center = await get_center(ctx, data.cpcid)
-    cluster = await _cluster_in(ctx, data.clusterid, center)
+    data, center, cluster = await _worker_request(ctx, params)
     device = await get_device(ctx, data.worker_nodeid, "worker_nodeid")
     if device.clusterid != cluster.id:
         raise Conflict(f"设备 {device.name} 不是集群 {cluster.name} 的节点")
@@ -176,6 +169,16 @@ async def start_remove_cluster(ctx: Ctx, params: Mapping[str, Any]) -> Started:
     op_params = {"force": force, "master": master[0] if master else ""}
     op = await start_operation(ctx, REMOVE_CLUSTER, cluster.id, devices, op_params, backend=backend_for(center))
     return Started(op, cluster.id, None, center.id)
+
+
+async def _worker_request(ctx: Ctx, params: Mapping[str, Any]) -> tuple[WorkerInput, Center, Cluster]:
+    """An admin's request about a worker of a cluster: its parameters, center and cluster (abandoned
+    reservations are freed first, so that the machine's state is current)."""
+    ctx.require_admin()
+    data = parse(WorkerInput, params, {"device_id": "worker_nodeid"})
+    await release_abandoned(ctx.session, ctx.orgid)
+    center = await get_center(ctx, data.cpcid)
+    return data, center, await _cluster_in(ctx, data.clusterid, center)
 
 
 async def _cluster_in(ctx: Ctx, cluster_id: str, center: Center) -> Cluster:
@@ -211,6 +214,8 @@ async def _start_reserving(
         )
         if not taken:
             raise Conflict(f"设备 {device.name} 刚刚被另一个请求占用")
+        reason = f"{kind}: 预留给集群 {cluster.id}"  # committed with the operation, or not at all
+        device_states.record(ctx.session, device.id, IDLE, OCCUPIED, reason, ctx.principal.username)
         return await start_operation(ctx, kind, cluster.id, [device.id], op_params, backend=backend_for(center))
     except BaseException:
         await ctx.session.rollback()
@@ -223,18 +228,6 @@ async def cluster_machines(session: AsyncSession, cluster: Cluster) -> tuple[lis
     masters = [d for d, role in rows if d == cluster.controllerid or role == "master"]
     master = [cluster.controllerid] if cluster.controllerid in masters else masters[:1]
     return master, sorted(d for d, _ in rows if d not in master)
-
-
-async def count_instances(session: AsyncSession, cluster_id: str) -> int:
-    connection = await session.connection()
-    if not await connection.run_sync(_has_instances_table):
-        return 0
-    query = select(func.count()).select_from(INSTANCES).where(INSTANCES.c.clusterid == cluster_id)
-    return int(await session.scalar(query) or 0)
-
-
-def _has_instances_table(connection: Connection) -> bool:
-    return inspect(connection).has_table("instances")
 
 
 # -- the reservation ------------------------------------------------------------------------------------------
@@ -270,19 +263,23 @@ async def ensure_reserved(ctx: StepContext, device_id: str, role: str) -> None:
         newer = await newer_claim(session, op, device_id)
         if newer is not None:
             raise StepFailed(f"设备 {device_id} 已由更新的操作 {newer} 使用,此操作不能再使用它")
-        mine = or_(and_(Device.node_status == IDLE, Device.clusterid.is_(None)), Device.clusterid == op.cluster_id)
-        taken = await compare_and_set(
-            session,
-            update(Device)
-            .where(Device.id == device_id, Device.orgid == op.orgid, mine)
-            .values(node_status=OCCUPIED, clusterid=op.cluster_id, role=role),
-        )
-        if not taken:
-            raise StepFailed(f"设备 {device_id} 已被其他集群占用或已被删除")
+        await _take_again(session, op, device_id, role)
         await session.commit()
     _HELD[(op.id, op.attempt)] = None
     while len(_HELD) > _HELD_MAX:
         _HELD.popitem(last=False)
+
+
+async def _take_again(session: AsyncSession, op: OperationInfo, device_id: str, role: str) -> None:
+    """The device is this operation's cluster's already, or idle and taken again (a retry after a release)."""
+    device = update(Device).where(Device.id == device_id, Device.orgid == op.orgid)
+    take = device.values(node_status=OCCUPIED, clusterid=op.cluster_id, role=role)
+    if await compare_and_set(session, take.where(Device.clusterid == op.cluster_id)):
+        return
+    if not await compare_and_set(session, take.where(Device.node_status == IDLE, Device.clusterid.is_(None))):
+        raise StepFailed(f"设备 {device_id} 已被其他集群占用或已被删除")
+    reason = f"{op.kind}: 重新预留给集群 {op.cluster_id}"
+    device_states.record(session, device_id, IDLE, OCCUPIED, reason, f"operation {op.id}")
 
 
 async def release_reservation(session: AsyncSession, op: Operation | OperationInfo, device_id: str) -> bool:
@@ -298,14 +295,16 @@ async def release_reservation(session: AsyncSession, op: Operation | OperationIn
     )
     if member is not None:
         return False
-    freed = await matched(
+    freed = await compare_and_set(
         session,
         update(Device)
         .where(Device.id == device_id, Device.clusterid == op.cluster_id)
         .values(node_status=IDLE, clusterid=None)
         .execution_options(synchronize_session=False),
     )
-    return bool(freed)
+    if freed:
+        device_states.record(session, device_id, OCCUPIED, IDLE, f"{op.kind} 未完成: 释放预留", f"operation {op.id}")
+    return freed
 
 
 async def release_abandoned(session: AsyncSession, orgid: str | None = None) -> int:
@@ -329,11 +328,6 @@ async def release_abandoned(session: AsyncSession, orgid: str | None = None) -> 
     return freed
 
 
-def step_device(ctx: StepContext) -> str:
-    """The device a per-node step works on (a single-device operation's device for a cluster-level one)."""
-    return ctx.node or ctx.operation.device_ids[0]
-
-
 def reserving(step: StepDef, role: str) -> StepDef:
     """A create/join step that first re-asserts the reservation, and frees the device when it fails."""
 
@@ -354,99 +348,3 @@ def reserving(step: StepDef, role: str) -> StepDef:
             raise
 
     return replace(step, run=run)
-
-
-# -- catalog rows the steps make true (each write is idempotent) ----------------------------------------------
-
-
-async def _cluster_row(session: AsyncSession, ctx: StepContext) -> Cluster:
-    op = ctx.operation
-    cluster = await session.scalar(select(Cluster).where(Cluster.id == op.cluster_id, Cluster.orgid == op.orgid))
-    if cluster is None:
-        raise StepFailed(f"集群 {op.cluster_id} 的记录不存在")
-    return cluster
-
-
-async def _set_member(session: AsyncSession, ctx: StepContext, device_id: str, role: str) -> None:
-    await session.execute(
-        update(Device)
-        .where(Device.id == device_id, Device.orgid == ctx.operation.orgid)
-        .values(node_status=OCCUPIED, clusterid=ctx.operation.cluster_id, role=role)
-    )
-
-
-async def control_plane_recorded(ctx: StepContext, device_id: str) -> bool:
-    async with ctx.sessions() as session:
-        c = await _cluster_row(session, ctx)
-        return bool(c.ready == 1 and c.controllerid == device_id and c.clusterjoin and c.kubeconfig)
-
-
-async def record_control_plane(ctx: StepContext, device_id: str, join: str, kubeconfig: str) -> None:
-    """The cluster is built: credentials (encrypted), controller, ready; its master device is a member."""
-    box = ctx.env.box
-    async with ctx.sessions() as session:
-        cluster = await _cluster_row(session, ctx)
-        cluster.clusterjoin, cluster.kubeconfig = box.seal(join), box.seal(kubeconfig)
-        cluster.controllerid, cluster.ready, cluster.state, cluster.state_reason = device_id, 1, "ready", None
-        await _set_member(session, ctx, device_id, "master")
-        await session.commit()
-
-
-async def store_join_command(ctx: StepContext, join: str) -> None:
-    async with ctx.sessions() as session:
-        (await _cluster_row(session, ctx)).clusterjoin = ctx.env.box.seal(join)
-        await session.commit()
-
-
-async def cluster_secrets(ctx: StepContext) -> tuple[str, str]:
-    """(join command, kubeconfig) of the operation's cluster, decrypted and masked in the step's output."""
-    async with ctx.sessions() as session:
-        cluster = await _cluster_row(session, ctx)
-    box = ctx.env.box
-    join = ctx.secret(box.open(cluster.clusterjoin)) if cluster.clusterjoin else ""
-    return join, ctx.secret(box.open(cluster.kubeconfig)) if cluster.kubeconfig else ""
-
-
-async def record_worker(ctx: StepContext, device_id: str) -> None:
-    async with ctx.sessions() as session:
-        await _cluster_row(session, ctx)
-        await _set_member(session, ctx, device_id, "worker")
-        await session.commit()
-
-
-async def release_devices(ctx: StepContext, device_ids: Sequence[str] | None = None) -> int:
-    """Devices of the operation's cluster (all, or those listed) back to idle, their cluster cleared."""
-    query = update(Device).where(Device.clusterid == ctx.operation.cluster_id, Device.orgid == ctx.operation.orgid)
-    if device_ids is not None:
-        query = query.where(Device.id.in_(device_ids))
-    async with ctx.sessions() as session:
-        released = await matched(session, query.values(node_status=IDLE, clusterid=None))
-        await session.commit()
-    return released
-
-
-async def check_instances(ctx: StepContext) -> StepOutcome:
-    """Re-checked when the removal runs: an instance may have been created since it was requested."""
-    async with ctx.sessions() as session:
-        count = await count_instances(session, str(ctx.operation.cluster_id))
-    if count and not ctx.operation.params.get("force"):
-        raise StepFailed(f"集群还有 {count} 个资源实例;请先删除它们,或以 force=1 强制移除")
-    ctx.log(f"资源实例: {count}" + (" (强制移除,将一并删除其记录)" if count else ""))
-    return StepOutcome(result={"instances": count})
-
-
-async def delete_cluster_records(ctx: StepContext) -> StepOutcome:
-    """The cluster row, its component stock rows and (forced removal) its instance rows."""
-    cluster_id = ctx.operation.cluster_id
-    async with ctx.sessions() as session:
-        if await session.scalar(select(Cluster.id).where(Cluster.id == cluster_id)) is None:
-            return StepOutcome(skipped=True)
-        if await count_instances(session, str(cluster_id)):
-            if not ctx.operation.params.get("force"):
-                raise StepFailed("集群还有资源实例,未强制移除")
-            await session.execute(delete(INSTANCES).where(INSTANCES.c.clusterid == cluster_id))
-        await session.execute(delete(ComponentStock).where(ComponentStock.clusterid == cluster_id))
-        await session.execute(delete(Cluster).where(Cluster.id == cluster_id))
-        await session.commit()
-    ctx.log(f"已删除集群 {cluster_id} 的记录及其部件库存")
-    return StepOutcome(result={"deleted": cluster_id})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from kboss.clusters import build, nodes, ops
+from kboss.clusters import build, nodes, ops, records
 from kboss.clusters import drain as drains
 from kboss.operations.steps import OperationInfo, Registry, StepDef, StepFn
 from kboss.wire.plan import BY_NAME, MASTER, RESET, WORKER, PlannedStep
@@ -81,11 +81,11 @@ def cluster_kinds() -> dict[str, list[StepDef]]:
             StepDef("release_device", nodes.release_step, CALL_SECONDS, per_node=True),
         ],
         ops.REMOVE_CLUSTER: [
-            StepDef("check_instances", ops.check_instances, CALL_SECONDS),
+            StepDef("check_instances", records.check_instances, CALL_SECONDS),
             StepDef("reset_workers", nodes.reset_machine, reset, per_node=True, nodes=_workers),
             StepDef("reset_master", nodes.reset_machine, reset, per_node=True, nodes=_master),
             StepDef("release_devices", nodes.release_step, CALL_SECONDS),
-            StepDef("delete_records", ops.delete_cluster_records, CALL_SECONDS),
+            StepDef("delete_records", records.delete_cluster_records, CALL_SECONDS),
         ],
     }
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from kboss.clusters import ops
+from kboss.clusters import records
 from kboss.db.models import Center
 from kboss.operations.steps import DeviceAccess, OpEnv, StepContext, StepFailed, StepOutcome
 from kboss.sites.client import SiteClient
@@ -63,7 +63,7 @@ async def cluster_site(ctx: StepContext) -> AsyncIterator[tuple[str, Site]]:
     cluster = await ctx.cluster()
     if cluster is None:
         raise StepFailed(f"集群 {ctx.operation.cluster_id} 的记录不存在")
-    _, kubeconfig = await ops.cluster_secrets(ctx)
+    _, kubeconfig = await records.cluster_secrets(ctx)
     if not kubeconfig:
         raise StepFailed(f"集群 {cluster.name} 没有 kubeconfig (尚未建成或未导入)")
     async with open_site(ctx, cluster.cpcid) as site:
