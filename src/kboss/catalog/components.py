@@ -19,7 +19,7 @@ from kboss.common.validation import Input, NonNegInt, Text, parse
 from kboss.db.cas import matched
 from kboss.db.models import Cluster, Component, ComponentStock, utcnow
 from kboss.errors import Conflict, InvalidParameter
-from kboss.pricing import quotes, units
+from kboss.pricing import units
 
 EXISTS_MESSAGE = "该部件已存在,请前往编辑!"
 SORTABLE = {"type": Component.type, "model": Component.model, "unit_price": Component.unit_price}
@@ -220,38 +220,3 @@ async def delete_component(ctx: Ctx, params: Mapping[str, Any]) -> Component:
     await ctx.session.delete(component)
     await _commit_catalog(ctx)
     return component
-
-
-async def quote(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
-    request = quotes.parse_request(params)
-    center_id, cluster_id = params.get("cpcid"), params.get("clusterid") or None
-    key = (ctx.orgid, center_id, cluster_id)
-    book = ctx.offers.get(key) if ctx.offers else None
-    if book is None:
-        book = quotes.PriceBook(await _offers(ctx, center_id, cluster_id))
-        if ctx.offers:
-            ctx.offers.put(key, book)
-    return book.price(request)
-
-
-async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> list[quotes.Offer]:
-    center = await get_center(ctx, center_id)
-    if cluster_id and (await get_cluster(ctx, cluster_id)).cpcid != center.id:
-        raise InvalidParameter("clusterid", "集群不属于该算力中心")
-    stock_join = ComponentStock.component_id == Component.id
-    if cluster_id:
-        stock_join &= ComponentStock.clusterid == cluster_id
-    query = (
-        select(Component, ComponentStock.stock, ComponentStock.consumed)
-        .outerjoin(ComponentStock, stock_join)
-        .where(Component.cpcid == center.id, Component.orgid == ctx.orgid)
-    )
-    available: dict[str, int] = {}
-    found: dict[str, Component] = {}
-    for component, stock, consumed in (await ctx.session.execute(query)).all():
-        found[component.id] = component
-        available[component.id] = available.get(component.id, 0) + (stock or 0) - (consumed or 0)
-    return [
-        quotes.Offer(c.type, c.model, c.unit_price, c.resource_unit, c.charge_unit, c.account_unit, available[c.id])
-        for c in found.values()
-    ]

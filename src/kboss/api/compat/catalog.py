@@ -18,6 +18,7 @@ from kboss.common.context import Ctx
 from kboss.common.listing import page_from_params
 from kboss.db.models import Cluster, Label
 from kboss.instances import buy
+from kboss.pricing import price_books
 from kboss.wire.errors import envelope, ok
 from kboss.wire.params import flag
 
@@ -137,10 +138,10 @@ async def delete_cpcwidget(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
 
 @compat(f"{CPCC}/cpcwidget/accrual_price.dspy")
 async def accrual_price(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
-    quote = await components.quote(ctx, params)
-    if quote["status"]:
-        return ok("获取部件组合价格成功", quote)
-    return envelope(False, quote["message"], quote)
+    quote = await price_books.quote(ctx, params)
+    if quote.ok:
+        return ok("获取部件组合价格成功", quote.data)
+    return envelope(False, quote.message, quote.data)
 
 
 @compat(f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy")

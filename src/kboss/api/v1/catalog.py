@@ -12,6 +12,7 @@ from kboss.catalog import centers, clusters, components, devices, labels
 from kboss.common.context import Ctx
 from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
 from kboss.instances import buy
+from kboss.pricing import price_books
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 JsonBody = Body(default_factory=dict)
@@ -176,7 +177,7 @@ for _noun, _delete in (
 
 @router.post("/quotes")
 async def quote(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
-    return await components.quote(ctx, body)
+    return dict((await price_books.quote(ctx, body)).data)
 
 
 @router.get("/gpu-inventory")
