@@ -22,7 +22,6 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -32,7 +31,7 @@ from kboss.db.models import Center
 from kboss.errors import ClusterUnreachable, NotFound, UpstreamError
 from kboss.redaction import Redactor
 from kboss.sites.events import read_events
-from kboss.sites.protocol import FAILED, NodeAnswer, OnLine, StepReport, pods_left
+from kboss.sites.protocol import FAILED, ClosedOnExit, NodeAnswer, OnLine, StepReport, pods_left
 from kboss.wire.plan import Role
 
 PCAPI = "/pcapi/api/v1/cluster/common"
@@ -78,7 +77,7 @@ class SimulatedCenter(UpstreamError):
     default_message = "模拟算力中心没有站点服务"
 
 
-class SiteClient:
+class SiteClient(ClosedOnExit):
     """Use as `async with SiteClient.for_center(center, box) as site:`; the connection pool is closed on exit."""
 
     def __init__(
@@ -102,14 +101,6 @@ class SiteClient:
         if center.simulated:
             raise SimulatedCenter(f"算力中心 {center.name} 是模拟站点,没有真实的站点服务可调用")
         return cls(center.pcapi_url, center.api_user, box.open(center.api_pwd), transport=transport)
-
-    async def __aenter__(self) -> SiteClient:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from kboss.wire.plan import Role
 
@@ -46,6 +46,21 @@ class NodeAnswer:
     info: str
     report: dict[str, Any] = field(default_factory=dict)
     code: str = ""
+
+
+class ClosedOnExit:
+    """`async with site:` closes what the site holds (a connection pool) on the way out."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        return None
 
 
 class Site(Protocol):

@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import select
@@ -34,7 +33,17 @@ from kboss.kube.labels import check_unlabel
 from kboss.kube.manifests import build_objects, object_refs
 from kboss.kube.metrics import UNKNOWN
 from kboss.sites.client import SimulatedCenter, SiteClient
-from kboss.sites.protocol import CHANGED, FAILED, UNCHANGED, NodeAnswer, OnLine, Site, StepReport, pods_left
+from kboss.sites.protocol import (
+    CHANGED,
+    FAILED,
+    UNCHANGED,
+    ClosedOnExit,
+    NodeAnswer,
+    OnLine,
+    Site,
+    StepReport,
+    pods_left,
+)
 from kboss.sites.simulated import drain as sim_drain
 from kboss.sites.simulated.machines import (
     DEMO_MACHINES,
@@ -63,7 +72,7 @@ KUBELET_VERSION = "v1.30.0"
 _NONE = "<none>"
 
 
-class SimulatedSiteClient:
+class SimulatedSiteClient(ClosedOnExit):
     """Use like `SiteClient`: `async with SimulatedSiteClient(center, session, cluster_id) as site:`."""
 
     def __init__(
@@ -79,17 +88,6 @@ class SimulatedSiteClient:
         self._session = session
         self._cluster_id = cluster_id
         self._machines = machines or DEMO_MACHINES
-
-    async def __aenter__(self) -> SimulatedSiteClient:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        return None
 
     # -- machines: the real plan, played ---------------------------------------------------------
 
