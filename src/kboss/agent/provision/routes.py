@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from kboss.agent import targets
 from kboss.agent.access import SiteState
@@ -138,11 +139,11 @@ async def _respond(site: SiteState, job: Job, params: Mapping[str, Any]) -> Resp
     return EnvelopeResponse(job.answer(outcome))
 
 
-def _sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+def _sse(event: str, data: Any) -> ServerSentEvent:
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False, default=str), event=event)
 
 
-def _event_text(event: Event) -> str:
+def _event_text(event: Event) -> ServerSentEvent:
     if isinstance(event, OutputLine):
         return _sse("line", {"step": event.step, "line": event.line})
     if isinstance(event, StepStarted):
@@ -150,19 +151,21 @@ def _event_text(event: Event) -> str:
     return _sse("step", {"step": event.result.name, "state": "finished", **event.result.summary()})
 
 
-def _event_stream(site: SiteState, job: Job) -> StreamingResponse:
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+def _event_stream(site: SiteState, job: Job) -> EventSourceResponse:
+    queue: asyncio.Queue[ServerSentEvent | None] = asyncio.Queue()
     stop = asyncio.Event()
     # The plan runs in its own task: a client that goes away stops the plan between steps, not in the
     # middle of one (an apt or kubeadm run killed halfway is worse than one that finishes).
     task = asyncio.create_task(_produce(site, job, queue, stop))
     _background.add(task)
     task.add_done_callback(_background.discard)
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_consume(queue, stop), media_type="text/event-stream", headers=headers)
+    # A comment every HEARTBEAT_SECONDS while a step is silent: proxies close connections that stay quiet.
+    return EventSourceResponse(_consume(queue, stop), ping=HEARTBEAT_SECONDS, sep="\n")
 
 
-async def _produce(site: SiteState, job: Job, queue: asyncio.Queue[str | None], stop: asyncio.Event) -> None:
+async def _produce(
+    site: SiteState, job: Job, queue: asyncio.Queue[ServerSentEvent | None], stop: asyncio.Event
+) -> None:
     try:
         outcome = await _execute(site, job, lambda event: queue.put_nowait(_event_text(event)), stop)
         body = job.answer(outcome)
@@ -177,16 +180,9 @@ async def _produce(site: SiteState, job: Job, queue: asyncio.Queue[str | None], 
     queue.put_nowait(None)
 
 
-async def _consume(queue: asyncio.Queue[str | None], stop: asyncio.Event) -> AsyncIterator[str]:
+async def _consume(queue: asyncio.Queue[ServerSentEvent | None], stop: asyncio.Event) -> AsyncIterator[ServerSentEvent]:
     try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"  # proxies close connections that stay silent too long
-                continue
-            if item is None:
-                return
+        while (item := await queue.get()) is not None:
             yield item
     finally:
         stop.set()

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from kboss.api.deps import CtxDep
 from kboss.operations import service as operations
@@ -44,34 +45,25 @@ async def operation_log(ctx: CtxDep, request: Request, op_id: str, follow: bool 
     op = await operations.get_operation(ctx, op_id)
     state = request.app.state.kboss
     poll = float(getattr(state.settings, "operation_follow_seconds", FOLLOW_POLL_SECONDS))
-    return StreamingResponse(
-        _events(state.sessions, ctx.orgid, op.id, poll),
-        media_type="text/event-stream",
-        # Proxies must pass events through as they come.
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-def _event(kind: str, data: str) -> str:
-    return f"event: {kind}\ndata: {data}\n\n"
+    return EventSourceResponse(_events(state.sessions, ctx.orgid, op.id, poll), sep="\n")
 
 
 async def _events(
     sessions: async_sessionmaker[AsyncSession], orgid: str, op_id: str, poll: float
-) -> AsyncIterator[str]:
+) -> AsyncIterator[ServerSentEvent]:
     # The stream opens its own short sessions: the request's session is not meant to outlive the handler.
     async for progress in operations.follow(sessions, orgid, op_id, poll):
         for line in progress.lines:
-            yield _event("log", line)
+            yield ServerSentEvent(line, event="log")
         summary = {
             "state": progress.state,
             "current_step": progress.current_step,
             "steps": [{k: s[k] for k in ("name", "node", "state", "attempts", "error")} for s in progress.steps],
         }
-        yield _event("progress", json.dumps(summary, ensure_ascii=False))
+        yield ServerSentEvent(json.dumps(summary, ensure_ascii=False), event="progress")
         if progress.finished:
             end = {"state": progress.state, "last_error": progress.last_error}
-            yield _event("end", json.dumps(end, ensure_ascii=False))
+            yield ServerSentEvent(json.dumps(end, ensure_ascii=False), event="end")
 
 
 @router.post("/{op_id}/retry")
