@@ -63,6 +63,14 @@ def _authorize(fake: KubeFake, request: Request) -> None:
         raise ApiStatusError(
             403, "Forbidden", f'forbidden: User "limited" cannot {request.method.lower()} path "{request.url.path}"'
         )
+    if token is None:
+        # As kube-apiserver with anonymous auth on (its default, and kubeadm's): no credentials is
+        # system:anonymous, whom RBAC then refuses; only credentials that fail are 401.
+        raise ApiStatusError(
+            403,
+            "Forbidden",
+            f'forbidden: User "system:anonymous" cannot {request.method.lower()} path "{request.url.path}"',
+        )
     if token != fake.token:
         raise ApiStatusError(401, "Unauthorized", "Unauthorized")
 

@@ -8,6 +8,7 @@ from typing import Any
 from tests.kubefake.resources import ResourceType
 
 NODE_PORT_FIRST = 30000
+NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
 
 
 def on_create(rt: ResourceType, obj: dict[str, Any], ports_taken: set[int], cluster_ip: str) -> None:
@@ -27,6 +28,11 @@ def on_create(rt: ResourceType, obj: dict[str, Any], ports_taken: set[int], clus
         _default_ports(spec, {}, ports_taken)
     elif rt.kind == "PersistentVolumeClaim":
         obj["status"] = {"phase": "Pending"}
+    elif rt.kind == "Node":
+        # The TaintNodesByCondition admission plugin: a node is not ready until its kubelet reports so.
+        taints = obj.setdefault("spec", {}).setdefault("taints", [])
+        if not any(t.get("key") == NOT_READY_TAINT["key"] and t.get("effect") == "NoSchedule" for t in taints):
+            taints.append(dict(NOT_READY_TAINT))
     if rt.group:  # workloads and other controller-driven kinds track spec changes
         meta["generation"] = 1
 

@@ -47,8 +47,14 @@ def _names(response: httpx.Response) -> list[str]:
     return [item["metadata"]["name"] for item in response.json()["items"]]
 
 
-def test_unauthenticated_requests_get_a_401_status(server: FakeKubeServer, fake: KubeFake) -> None:
+def test_requests_without_credentials_are_anonymous_and_forbidden(server: FakeKubeServer) -> None:
     response = httpx.get(f"{server.url}/api/v1/nodes")
+    assert response.status_code == 403 and response.json()["reason"] == "Forbidden"
+    assert 'User "system:anonymous" cannot get' in response.json()["message"]
+
+
+def test_wrong_credentials_get_a_401_status(server: FakeKubeServer, fake: KubeFake) -> None:
+    response = httpx.get(f"{server.url}/api/v1/nodes", headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401 and response.headers["content-type"] == "application/json"
     assert response.json() == {
         "kind": "Status",
@@ -202,3 +208,17 @@ def test_graceful_pod_deletion_and_grace_zero(fake: KubeFake, http: httpx.Client
     assert terminating["metadata"]["deletionTimestamp"] and fake.get("Pod", "slow", "shop") is not None
     http.request("DELETE", f"{PODS}/fast", json={"kind": "DeleteOptions", "gracePeriodSeconds": 0})
     assert fake.get("Pod", "fast", "shop") is None
+
+
+def test_a_node_created_through_the_api_is_not_ready_until_its_kubelet_says_so(http: httpx.Client) -> None:
+    made = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n9"}})
+    assert made.status_code == 201, made.text
+    assert made.json()["spec"]["taints"] == [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
+
+
+def test_an_invalid_object_is_refused_with_every_cause_at_once(http: httpx.Client) -> None:
+    http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "Bad_Name"}, "spec": {"containers": []}}
+    refused = http.post(PODS, json=bad)
+    assert refused.status_code == 422 and refused.json()["reason"] == "Invalid"
+    assert sorted(c["field"] for c in refused.json()["details"]["causes"]) == ["metadata.name", "spec.containers"]

@@ -49,9 +49,9 @@ NODE_PORT_RANGE = range(30000, 32768)
 def check_object(rt: ResourceType, obj: Mapping[str, Any]) -> None:
     """Everything checkable on the object alone; raises the 422 `Invalid` the API would send."""
     name = str(obj.get("metadata", {}).get("name", ""))
+    # Like the API server, every cause at once: the name, the labels and what the schema finds.
     causes = list(_name_causes(rt, name)) + list(_label_causes(obj.get("metadata", {}).get("labels") or {}))
-    if not causes:
-        causes = _schema_causes(obj)
+    causes += _required_causes(rt, obj) or _schema_causes(obj)
     if causes:
         raise invalid(rt, name, causes)
 
@@ -74,6 +74,13 @@ def _label_causes(labels: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
             yield "metadata.labels", f'Invalid value: "{key}": name part must consist of alphanumeric characters'
         if not isinstance(value, str) or len(value) > 63 or not re.fullmatch(f"({_LABEL_NAME})?", value):
             yield "metadata.labels", f'Invalid value: "{value}": {_LABEL_VALUE_MSG}'
+
+
+def _required_causes(rt: ResourceType, obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Rules the OpenAPI schema does not state (kubernetes-validate passes them): a pod has a container."""
+    if rt.kind == "Pod" and not (obj.get("spec") or {}).get("containers"):
+        return [("spec.containers", "Required value")]
+    return []
 
 
 def _schema_causes(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
