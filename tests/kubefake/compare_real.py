@@ -139,6 +139,30 @@ def evictions(client: httpx.Client, ns: str) -> dict[str, Any]:
     return {"with budget": status(blocked), "without": status(freed), "missing pod": status(gone)}
 
 
+def selectors(client: httpx.Client, ns: str) -> dict[str, Any]:
+    client.post(f"/api/v1/namespaces/{ns}/pods", json={**POD, "metadata": {"name": "p3", "labels": {"app": "s"}}})
+
+    def names(**params: str) -> list[str] | dict[str, Any]:
+        answer = client.get(f"/api/v1/namespaces/{ns}/pods", params=params)
+        return (
+            sorted(i["metadata"]["name"] for i in answer.json()["items"])
+            if answer.status_code == 200
+            else status(answer)
+        )
+
+    return {"label": names(labelSelector="app=s"), "set": names(labelSelector="app in (s,t)"),
+            "field": names(fieldSelector="metadata.name=p3"), "node": names(fieldSelector="spec.nodeName="),
+            "bad label": names(labelSelector="app=="), "bad field": names(fieldSelector="spec.image=x")}  # fmt: skip
+
+
+def graceful_delete(client: httpx.Client, ns: str) -> dict[str, Any]:
+    client.post(f"/api/v1/namespaces/{ns}/pods", json={**POD, "metadata": {"name": "p4"}})
+    deleted = client.delete(f"/api/v1/namespaces/{ns}/pods/p4")
+    after = client.get(f"/api/v1/namespaces/{ns}/pods/p4")
+    marked = bool(after.json().get("metadata", {}).get("deletionTimestamp")) if after.status_code == 200 else None
+    return {"delete": status(deleted), "then": after.status_code, "marked for deletion": marked}
+
+
 def unauthenticated(client: httpx.Client, ns: str) -> dict[str, Any]:
     return status(httpx.get(f"{client.base_url}/api/v1/namespaces", verify=False))  # noqa: S501 - loopback, self-signed
 
@@ -146,7 +170,8 @@ def unauthenticated(client: httpx.Client, ns: str) -> dict[str, Any]:
 PROBES: dict[str, Probe] = {
     "missing object": missing, "create, then again": create_twice, "invalid object": invalid,
     "patch and stale update": stale_update, "new node": new_node, "node ports": node_ports, "watch": watch,
-    "evictions": evictions, "no token": unauthenticated,
+    "evictions": evictions, "selectors": selectors, "delete without a grace period": graceful_delete,
+    "no token": unauthenticated,
 }  # fmt: skip
 
 
