@@ -3,8 +3,10 @@ Imported by the test_cluster_ops* modules; holds no tests itself."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,12 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kboss.api.state import AppState
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import operations as v1_operations
+from kboss.cli.demo import add_demo_center
+from kboss.clusters.plan import register_cluster_kinds
+from kboss.clusters.site_access import SiteEnv
 from kboss.db.models import Cluster, ComponentStock, Device
 from kboss.db.models_ops import Operation
 from kboss.operations.steps import OpEnv, Registry
 from kboss.operations.worker import OperationWorker
-from tests.operations.kit import FAST
-from tests.support.api import Api
+from kboss.sites.simulated.machines import SimulatedMachines
+from kboss.sites.simulated.site import forget
+from tests.api.test_instances import add_components
+from tests.operations.kit import FAST, SCALE
+from tests.support.api import Api, User, running_api
 
 CPCC = "/dev/cpcc"
 NEW_CLUSTER = f"{CPCC}/cpccluster/new_cluster.dspy"
@@ -95,3 +103,37 @@ def assert_member(row: Device, cluster_id: str, role: str) -> None:
 
 def assert_idle(row: Device) -> None:
     assert (row.node_status, row.clusterid) == (0, None)
+
+
+@dataclass
+class SimulatedCluster:
+    """A demo center's cluster built through the compat endpoints, with a simulated worker still running."""
+
+    api: Api
+    admin: User
+    machines: SimulatedMachines
+    center_id: str
+    cluster_id: str
+    devices: list[str]  # the demo center's device ids, in its order (sim-01-gpu, sim-02, sim-03, ...)
+
+
+@asynccontextmanager
+async def simulated_cluster(
+    db_url: str, data_dir: Path, master: int, worker: int, components: Sequence[Mapping[str, Any]]
+) -> AsyncIterator[SimulatedCluster]:
+    """Devices `master` and `worker` (indexes into the demo center's) built into a cluster priced with
+    `components`; the in-memory cluster is forgotten afterwards."""
+    async with running_api(db_url, data_dir, worker_enabled=False) as api:
+        wire(api.app)
+        state = api.app.state.kboss
+        admin = await api.user("alice", "acme")
+        async with state.sessions() as session:
+            made = await add_demo_center(session, state.box, "acme")
+        machines = SimulatedMachines(SCALE)
+        async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=machines)):
+            built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, made.device_ids[master]))
+            cid = str(built["clusterid"])
+            await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=made.device_ids[worker])
+            await add_components(admin, made.center_id, cid, list(components))
+            yield SimulatedCluster(api, admin, machines, made.center_id, cid, list(made.device_ids))
+    forget()

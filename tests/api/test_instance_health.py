@@ -12,27 +12,18 @@ from typing import Any
 import httpx
 import pytest
 
-from kboss.cli.demo import add_demo_center
-from kboss.clusters.plan import register_cluster_kinds
-from kboss.clusters.site_access import SiteEnv
-from kboss.operations.steps import Registry
 from kboss.sites.simulated.machines import SimulatedMachines
-from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import (
     DELETE_WORKER,
-    NEW_CLUSTER,
     NEW_WORKER,
     assert_idle,
     assert_member,
-    create_params,
-    running_worker,
-    wire,
+    simulated_cluster,
 )
 from tests.api.test_cluster_ops_kit import device as device_row
-from tests.api.test_instances import COMPONENTS, GET, NEW, add_components, instance_params
+from tests.api.test_instances import COMPONENTS, GET, NEW, instance_params
 from tests.api.test_node_drain import ended
-from tests.operations.kit import SCALE
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 CPCC = "/dev/cpcc"
 PODS = f"{CPCC}/cpcpod/get_cpcpod.dspy"
@@ -81,21 +72,9 @@ class Site:
 
 @pytest.fixture
 async def lab(db_url: str, data_dir: Path) -> AsyncIterator[Site]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as api:
-        wire(api.app)
-        state = api.app.state.kboss
-        admin = await api.user("alice", "acme")
-        async with state.sessions() as session:
-            made = await add_demo_center(session, state.box, "acme")
-        gpu, cpu, spare, *_ = made.device_ids
-        site = SimulatedMachines(SCALE)
-        async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=site)):
-            built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, cpu))
-            cid = str(built["clusterid"])
-            await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=gpu)
-            await add_components(admin, made.center_id, cid, LINES)
-            yield Site(api, admin, site, made.center_id, cid, gpu, spare)
-    forget()
+    async with simulated_cluster(db_url, data_dir, 1, 0, LINES) as made:
+        gpu, _, spare, *_ = made.devices
+        yield Site(made.api, made.admin, made.machines, made.center_id, made.cluster_id, gpu, spare)
 
 
 def assert_runs(row: dict[str, Any]) -> None:

@@ -13,26 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from kboss.cli.demo import add_demo_center
-from kboss.clusters.plan import register_cluster_kinds
-from kboss.clusters.site_access import SiteEnv
-from kboss.operations.steps import Registry
 from kboss.sites.simulated.machines import SimulatedMachines
-from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import (
-    NEW_CLUSTER,
-    NEW_WORKER,
     assert_idle,
     assert_member,
-    create_params,
-    running_worker,
-    wire,
+    simulated_cluster,
 )
 from tests.api.test_cluster_ops_kit import device as device_row
-from tests.api.test_instances import COMPONENTS, DELETE, NEW, add_components, instance_params
+from tests.api.test_instances import COMPONENTS, DELETE, NEW, instance_params
 from tests.api.test_node_drain import ended
-from tests.operations.kit import SCALE
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 CPCC = "/dev/cpcc"
 PODS = f"{CPCC}/cpcpod/get_cpcpod.dspy"
@@ -74,21 +64,8 @@ class Sim:
 @pytest.fixture
 async def sim(db_url: str, data_dir: Path) -> AsyncIterator[Sim]:
     """A demo center's cluster (sim-01-gpu, worker sim-02) with a simulated worker running the whole test."""
-    async with running_api(db_url, data_dir, worker_enabled=False) as api:
-        wire(api.app)
-        state = api.app.state.kboss
-        admin = await api.user("alice", "acme")
-        async with state.sessions() as session:
-            made = await add_demo_center(session, state.box, "acme")
-        master, worker, *_ = made.device_ids
-        site = SimulatedMachines(SCALE)
-        async with running_worker(api, register_cluster_kinds(Registry()), SiteEnv(state.box, machines=site)):
-            built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, master))
-            cid = str(built["clusterid"])
-            await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=worker)
-            await add_components(admin, made.center_id, cid, COMPONENTS)
-            yield Sim(api, admin, site, made.center_id, cid, worker)
-    forget()
+    async with simulated_cluster(db_url, data_dir, 0, 1, COMPONENTS) as made:
+        yield Sim(made.api, made.admin, made.machines, made.center_id, made.cluster_id, made.devices[1])
 
 
 async def _lone_instance(sim: Sim) -> dict[str, Any]:
