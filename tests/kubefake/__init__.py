@@ -8,7 +8,7 @@ field selectors, server-side apply, the eviction subresource with PodDisruptionB
     server.fake.requests_to("PATCH", "/nodes/")    # what the code under test sent
     server.stop()
 
-It does not run controllers (a Deployment gets no pods), watches, json-patch or dry runs.
+It does not run controllers (a Deployment gets no pods), json-patch or dry runs; watches follow `watch`.
 """
 
 from tests.kubefake.fake import KubeFake, RecordedRequest

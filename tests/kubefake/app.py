@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.kubefake import eviction, metrics
+from tests.kubefake import eviction, metrics, watch
 from tests.kubefake.errors import ApiStatusError, bad_request
 from tests.kubefake.fake import KubeFake, RecordedRequest
 from tests.kubefake.resources import Target, parse_path
@@ -109,7 +109,7 @@ def _manager(params: dict[str, str], request: Request) -> str:
 def _get(fake: KubeFake, t: Target, params: dict[str, str], *_: Any) -> Response:
     store = fake.store
     if params.get("watch") in ("true", "1"):
-        raise bad_request("watch is not supported by the fake API server")
+        return watch.respond(fake, t, params)
     if t.name is None:
         listing = store.list(t.rt, t.namespace, params)
         if t.rt.kind == "PodDisruptionBudget":

@@ -114,7 +114,9 @@ def watch(client: httpx.Client, ns: str) -> dict[str, Any]:
             for line in stream.iter_lines():
                 if line.strip():
                     event = json.loads(line)
-                    events.append(f"{event['type']} {event['object'].get('kind')}")
+                    meta = event["object"].get("metadata", {})
+                    marked = " (deleting)" if "deletionTimestamp" in meta else ""
+                    events.append(f"{event['type']} {event['object'].get('kind')}{marked}")
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -123,7 +125,14 @@ def watch(client: httpx.Client, ns: str) -> dict[str, Any]:
                  headers={"content-type": "application/merge-patch+json"})  # fmt: skip
     client.delete(f"/api/v1/namespaces/{ns}/pods/p1", params={"gracePeriodSeconds": "0"})
     reader.join(10)
-    return {"list": status(listed), "events": events}
+    selected = {"watch": "1", "labelSelector": "app=cmp", "timeoutSeconds": "1"}
+    initial = [
+        json.loads(line)["type"]
+        for line in client.get(f"/api/v1/namespaces/{ns}/pods", params=selected).text.splitlines()
+        if line
+    ]
+    bad = client.get(f"/api/v1/namespaces/{ns}/pods", params={"watch": "1", "resourceVersion": "abc"})
+    return {"list": status(listed), "events": events, "without a version": initial, "bad version": status(bad)}
 
 
 def evictions(client: httpx.Client, ns: str) -> dict[str, Any]:

@@ -36,11 +36,20 @@ class KubeFake:
         self._metrics_lock = threading.Lock()
         self._pod_metrics: dict[tuple[str, str], dict[str, Any]] | None = None
         self.metrics_down = False
+        # Watches (`kubefake.watch`): how often a watch that allows them gets a BOOKMARK (the API server: about
+        # once a minute), and a counter whose change ends every open watch, as a restarting API server does.
+        self.bookmark_seconds = 60.0
+        self.watch_generation = 0
+
+    def close_watches(self) -> None:
+        """End every open watch (its client must watch again from the last resourceVersion it saw)."""
+        self.watch_generation += 1
 
     def reset(self) -> None:
         """Empty cluster, empty request log, immediate pod deletion, no metrics API."""
         self.store.reset()
         self.clear_requests()
+        self.bookmark_seconds = 60.0
         with self._metrics_lock:
             self._pod_metrics = None
             self.metrics_down = False

@@ -48,11 +48,17 @@ TYPES: tuple[ResourceType, ...] = (
 )
 _BY_PATH = {(t.group, t.version, t.plural): t for t in TYPES}
 _BY_KIND = {t.kind: t for t in TYPES}
+_BY_PLURAL = {(t.group, t.plural): t for t in TYPES}
 _SUBRESOURCES = {"status", "eviction", "finalize"}
 
 
 def by_kind(kind: str) -> ResourceType:
     return _BY_KIND[kind]
+
+
+def by_key(key: tuple[str, str, str, str]) -> ResourceType:
+    """The type of a stored object's key (group, plural, namespace, name)."""
+    return _BY_PLURAL[key[:2]]
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from tests.kubefake.errors import (
     not_found,
     status_body,
 )
-from tests.kubefake.resources import ResourceType, by_kind
+from tests.kubefake.resources import ResourceType, by_key, by_kind
 from tests.kubefake.selectors import fields_match, labels_match, parse_field_selector
+from tests.kubefake.watch import Change, Changes
 
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
 
@@ -47,6 +48,7 @@ class Store:
             self._removals: dict[Key, float] = {}  # pods in graceful deletion → monotonic removal time
             self._rv = 1000
             self._ips = 0
+            self.changes = Changes()  # what watches replay
             # Seconds a deleted pod stays (with deletionTimestamp) before it disappears; 0 = at once.
             self.pod_deletion_delay = 0.0
 
@@ -59,6 +61,16 @@ class Store:
     def _bump(self) -> str:
         self._rv += 1
         return str(self._rv)
+
+    @property
+    def revision(self) -> int:
+        """The newest resourceVersion (etcd's revision)."""
+        return self._rv
+
+    def _changed(self, rt: ResourceType, key: Key, kind: str, old: dict[str, Any] | None = None) -> None:
+        """Record a change for watches, the object rendered as it is now."""
+        obj = self._render(rt, key)
+        self.changes.record(Change(self._rv, kind, key, obj, old))
 
     def _render(self, rt: ResourceType, key: Key) -> dict[str, Any]:
         obj = copy.deepcopy(self._objects[key])
@@ -84,7 +96,9 @@ class Store:
             meta.setdefault("creationTimestamp", rfc3339())
             meta["resourceVersion"] = self._bump()
             key = self.key(rt, meta.get("namespace"), meta["name"])
+            old = self._render(rt, key) if key in self._objects else None
             self._objects[key] = {k: v for k, v in stored.items() if k not in ("apiVersion", "kind")}
+            self._changed(rt, key, "ADDED" if old is None else "MODIFIED", old)
             return self._render(rt, key)
 
     def _ensure_namespace(self, namespace: str) -> None:
@@ -152,6 +166,7 @@ class Store:
             self._objects[key] = obj
             self._owners[key] = {}
             ssa.take(self._owners[key], manager, "Update", set(ssa.leaves(obj)), rfc3339())
+            self._changed(rt, key, "ADDED")
             return self._render(rt, key)
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, body: Any, manager: str) -> dict[str, Any]:
@@ -199,6 +214,7 @@ class Store:
                 self.create(rt, namespace, config, manager)
                 self._owners[key] = {}
                 ssa.take(self._owners[key], manager, "Apply", set(ssa.leaves(config)), rfc3339())
+                self._changed(rt, key, "ADDED")
                 return self._render(rt, key), True
             owners = self._owners.setdefault(key, {})
             found = ssa.conflicts(owners, manager, self._objects[key], ssa.leaves(config))
@@ -235,8 +251,10 @@ class Store:
             ssa.take(self._owners.setdefault(key, {}), manager, operation, ssa.changed_leaves(old, new), rfc3339())
         if "generation" in old["metadata"] and old.get("spec") != new.get("spec"):
             new["metadata"]["generation"] = old["metadata"]["generation"] + 1
+        before = self._render(rt, key)
         new["metadata"]["resourceVersion"] = self._bump()
         self._objects[key] = new
+        self._changed(rt, key, "MODIFIED", before)
         return self._render(rt, key)
 
     # -- deletes ---------------------------------------------------------------------------------------
@@ -259,22 +277,32 @@ class Store:
             return status_body(200, "", "", details | ({"group": rt.group} if rt.group else {}), success=True)
 
     def _graceful(self, key: Key, pod: dict[str, Any], grace: int | None) -> bool:
-        """Graceful pod deletion: mark it and remove it later, as the kubelet would."""
-        if grace == 0 or self.pod_deletion_delay <= 0:
-            return False
-        if "deletionTimestamp" not in pod["metadata"]:
+        """Graceful pod deletion: mark it (always, as the API server does, even with grace 0) and remove it
+        later, as the kubelet would; False when it is to go at once."""
+        first = "deletionTimestamp" not in pod["metadata"]
+        if first:
+            before = self._render(by_kind("Pod"), key)
             seconds = grace if grace is not None else (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
             pod["metadata"]["deletionTimestamp"] = rfc3339(datetime.now(UTC) + timedelta(seconds=seconds))
             pod["metadata"]["deletionGracePeriodSeconds"] = seconds
             pod["metadata"]["resourceVersion"] = self._bump()
+            self._changed(by_kind("Pod"), key, "MODIFIED", before)
+        if grace == 0 or self.pod_deletion_delay <= 0:
+            return False
+        if first:
             self._removals[key] = time.monotonic() + self.pod_deletion_delay
         return True
 
     def _remove(self, key: Key, *, orphan: bool) -> None:
+        rt = by_key(key)
+        last = self._render(rt, key) if key in self._objects else None
         obj = self._objects.pop(key, None)
         self._owners.pop(key, None)
         self._removals.pop(key, None)
         self._bump()
+        if last is not None:  # the DELETED event carries the deletion's resourceVersion
+            last["metadata"]["resourceVersion"] = str(self._rv)
+            self.changes.record(Change(self._rv, "DELETED", key, last, None))
         if obj is None or orphan:
             return
         uid = obj["metadata"]["uid"]
