@@ -1,5 +1,5 @@
 """The Alembic history builds exactly the tables the models describe, on SQLite and PostgreSQL, and the newest
-migration (state history) can be undone and redone."""
+migrations (state history; logins and sessions) can be undone and redone."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import kboss.db.models_accounts
 import kboss.db.models_instances
 import kboss.db.models_ops  # noqa: F401  (their tables join the metadata)
 from kboss.db.engine import alembic_config
 from kboss.db.models import Base
 
 HISTORY_TABLES = {"instance_history", "device_history"}
+LOGIN_TABLES = {"login_throttle", "user_sessions"}
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -45,5 +47,18 @@ async def test_the_state_history_migration_can_be_undone_and_redone(db_url: str)
     assert await _run(db_url, _tables) >= HISTORY_TABLES
     await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0006")
     assert not HISTORY_TABLES & await _run(db_url, _tables)
+    await asyncio.to_thread(command.upgrade, alembic_config(db_url), "head")
+    assert await _run(db_url, _differences) == []
+
+
+def _user_columns(connection: Connection) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns("users")}
+
+
+async def test_the_logins_and_sessions_migration_can_be_undone_and_redone(db_url: str) -> None:
+    assert await _run(db_url, _tables) >= LOGIN_TABLES
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0007")
+    assert not LOGIN_TABLES & await _run(db_url, _tables)
+    assert not {"token_version", "disabled"} & await _run(db_url, _user_columns)
     await asyncio.to_thread(command.upgrade, alembic_config(db_url), "head")
     assert await _run(db_url, _differences) == []

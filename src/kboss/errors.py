@@ -6,6 +6,8 @@ Each error knows its message, a stable machine code and the HTTP status the nati
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any, ClassVar
 
 
@@ -56,6 +58,16 @@ class Unauthenticated(KbossError, code="unauthenticated", status=401, message="�
 
 
 class Forbidden(KbossError, code="forbidden", status=403, message="没有权限执行此操作"): ...
+
+
+class TooManyAttempts(KbossError, code="too_many_attempts", status=429, message="尝试次数过多,请稍后再试"):
+    """Login throttling: `retry_after` whole seconds (the `Retry-After` header), `locked_until` for a lockout."""
+
+    def __init__(self, message: str, retry_after: float, locked_until: dt.datetime | None = None) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.locked_until = locked_until
+        until = locked_until.isoformat() if locked_until else None
+        super().__init__(message, data={"retry_after": self.retry_after, "locked_until": until})
 
 
 class UpstreamError(KbossError, code="upstream_error", status=502, message="远端服务调用失败"):

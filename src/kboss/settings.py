@@ -21,6 +21,18 @@ class Settings(BaseSettings):
     site_user: str = "kboss"
     site_password: str = ""
     token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    # How long a process trusts its last database check of a token (revocations reach other processes this late).
+    session_check_seconds: float = Field(default=0.5, ge=0, le=5)
+    # Login throttling (docs/security.md): failures per account (username) and per client address within a window;
+    # from `*_backoff_after` failures on, waits of backoff_seconds doubling per failure; `*_lockout_after` locks.
+    login_window_seconds: float = Field(default=900.0, gt=0)
+    login_backoff_after: int = Field(default=3, gt=0)
+    login_lockout_after: int = Field(default=10, gt=0)
+    login_address_backoff_after: int = Field(default=20, gt=0)
+    login_address_lockout_after: int = Field(default=100, gt=0)
+    login_backoff_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    login_lockout_seconds: float = Field(default=900.0, gt=0)
     log_level: str = "INFO"
     # How long compat endpoints that start long operations wait for them before answering.
     compat_wait_seconds: float = Field(default=600.0, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -99,6 +100,29 @@ async def test_login_and_language(console: Console, no_page_errors: Callable[[],
     await page.get_by_test_id("lang-switch").select_option("zh")
     await expect(page.get_by_test_id("nav-labels")).to_have_text("标签")
     await page.get_by_test_id("logout").click()
+    await expect(page.get_by_test_id("login-form")).to_be_visible()
+    no_page_errors()
+
+
+async def test_login_throttled_shows_the_wait(console: Console, no_page_errors: Callable[[], None]) -> None:
+    username = await console.user()
+    page = await console.open("/", login=False)
+    error, submit = page.get_by_test_id("login-error"), page.get_by_test_id("login-submit")
+    await page.get_by_label("用户名").fill(username)
+    waits: list[int] = []
+    # Wrong passwords until the backoff is a few seconds long (the third failure waits 1 s, then 2, 4 ...).
+    while not waits or waits[-1] < 3:
+        assert len(waits) < 40, waits
+        await page.get_by_label("密码").fill("wrong-password")
+        await submit.click()
+        await expect(submit).to_be_enabled()
+        found = re.search(r"请 (\d+) 秒后再试", await error.text_content() or "")
+        waits.append(int(found.group(1)) if found else 0)
+        await asyncio.sleep(0.25)
+    # The API's own 429 message, naming the wait, even for the right password.
+    await page.get_by_label("密码").fill(PASSWORD)
+    await submit.click()
+    await expect(error).to_have_text(re.compile(r"^该账号登录失败次数过多,请 \d+ 秒后再试$"))
     await expect(page.get_by_test_id("login-form")).to_be_visible()
     no_page_errors()
 

@@ -1,19 +1,15 @@
-"""Organisations, users, passwords (argon2id) and bearer tokens (HS256 JWT)."""
+"""Organisations, users and passwords (argon2id). Tokens are `sessions`; the login itself is `login`."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import re
-import time
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER, ROLES, Principal
+from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER, ROLES
 from kboss.db.models import Org, User
 from kboss.errors import Conflict, InvalidParameter, Unauthenticated
 
@@ -30,10 +26,6 @@ def use_cheap_hashing() -> None:
     _DUMMY_HASH = _hasher.hash("kboss-no-such-user")
 
 
-def _signing_key(deployment_key: str) -> bytes:
-    return hashlib.sha256(b"kboss-tokens-v1:" + deployment_key.encode()).digest()
-
-
 async def get_or_create_org(session: AsyncSession, name: str) -> Org:
     org = await session.scalar(select(Org).where(Org.name == name))
     if org is None:
@@ -46,8 +38,7 @@ async def get_or_create_org(session: AsyncSession, name: str) -> Org:
 async def create_user(session: AsyncSession, username: str, password: str, org_name: str, role: str) -> User:
     if not _USERNAME.fullmatch(username):
         raise InvalidParameter("username", "只能包含字母、数字和 _.@-,长度 2-64")
-    if len(password) < 8:
-        raise InvalidParameter("password", "至少 8 个字符")
+    check_new_password(password)
     if role not in ROLES:
         raise InvalidParameter("role", f"应为 {ROLE_ADMIN} 或 {ROLE_MEMBER}")
     if await session.scalar(select(User).where(User.username == username)):
@@ -59,58 +50,31 @@ async def create_user(session: AsyncSession, username: str, password: str, org_n
     return user
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> User:
-    user = await session.scalar(select(User).where(User.username == username))
+def check_password(user: User | None, password: str) -> bool:
+    """Whether `password` is the user's. An unknown user is hashed against a dummy hash, so that the time taken
+    does not tell whether the username exists."""
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise Unauthenticated("用户名或密码错误") from None
-    if user is None:
+        return False
+    return user is not None
+
+
+def hash_password(password: str) -> str:
+    check_new_password(password)
+    return _hasher.hash(password)
+
+
+def check_new_password(password: str, name: str = "password") -> None:
+    if len(password) < 8:
+        raise InvalidParameter(name, "至少 8 个字符")
+    if len(password) > 1024:
+        raise InvalidParameter(name, "最多 1024 个字符")
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User:
+    """The user of a username and password, unthrottled (the CLI and tests); the API logs in through `login`."""
+    user = await session.scalar(select(User).where(User.username == username))
+    if not check_password(user, password) or user is None:
         raise Unauthenticated("用户名或密码错误")
     return user
-
-
-def issue_token(user: User, deployment_key: str, ttl_seconds: int) -> str:
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "sub": user.id,
-        "name": user.username,
-        "org": user.orgid,
-        "role": user.role,
-        "iat": now,
-        "exp": now + dt.timedelta(seconds=ttl_seconds),
-    }
-    return jwt.encode(claims, _signing_key(deployment_key), algorithm="HS256")
-
-
-# Tokens already verified, with their expiry: verifying a signature costs more than a cached quote.
-_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
-_VERIFIED_MAX = 10_000
-
-
-def principal_from_token(token: str, deployment_key: str) -> Principal:
-    cached = _verified.get((token, deployment_key))
-    if cached is not None and cached[1] > time.time():
-        return cached[0]
-    principal, expires = _verify(token, deployment_key)
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
-    _verified[(token, deployment_key)] = (principal, expires)
-    return principal
-
-
-def _verify(token: str, deployment_key: str) -> tuple[Principal, float]:
-    try:
-        claims = jwt.decode(token, _signing_key(deployment_key), algorithms=["HS256"])
-    except jwt.ExpiredSignatureError:
-        raise Unauthenticated("登录已过期,请重新登录") from None
-    except jwt.PyJWTError:
-        raise Unauthenticated("无效的登录凭证") from None
-    values = [claims.get(name) for name in ("sub", "name", "org", "role")]
-    expires = claims.get("exp")
-    # A token signed with our key but lacking a claim (or with one of the wrong type) is not a login.
-    if not all(isinstance(value, str) and value for value in values) or not isinstance(expires, int | float):
-        raise Unauthenticated("无效的登录凭证")
-    sub, name, org, role = values
-    principal = Principal(user_id=str(sub), username=str(name), orgid=str(org), role=str(role))
-    return principal, float(expires)

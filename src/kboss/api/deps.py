@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kboss.accounts.auth import principal_from_token
 from kboss.api.state import AppState
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.common.validation import screen_params
@@ -54,7 +53,7 @@ async def authenticate(
 ) -> Principal:
     token = bearer_token(request)
     if token:
-        return principal_from_token(token, state.deployment_key)
+        return await state.tokens.principal(token)
     if state.settings.dev_mode and params.get("orgid"):
         if session is not None:
             return await _dev_principal(session, str(params["orgid"]))
@@ -75,6 +74,11 @@ async def caller(request: Request, state: State, session: Session, params: Param
 
 
 CurrentUser = Annotated[Principal, Depends(caller)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy: what uvicorn's trusted proxy headers say)."""
+    return request.client.host[:64] if request.client and request.client.host else "unknown"
 
 
 @asynccontextmanager

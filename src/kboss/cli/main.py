@@ -1,25 +1,21 @@
-"""The `kboss` command: serve, serve-site, db upgrade, user create."""
+"""The `kboss` command: serve, serve-site, db upgrade, user (`cli/users.py`), op (`cli/ops.py`), demo."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
 import uvicorn
 
-from kboss.accounts import auth
 from kboss.cli import demo as cli_demo
 from kboss.cli.ops import op_app
-from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
-from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
-from kboss.errors import KbossError
+from kboss.cli.users import user_app
+from kboss.db.engine import upgrade_sync
 from kboss.logs import RedactingFilter
 from kboss.settings import get_settings
 
 app = typer.Typer(help="kboss: control plane for compute-power centers", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
-user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(op_app, name="op")
@@ -58,33 +54,6 @@ def db_upgrade() -> None:
     _logging()
     upgrade_sync(get_settings().resolved_database_url())
     typer.echo("database is up to date")
-
-
-@user_app.command("create")
-def user_create(
-    username: str = typer.Option(...),
-    password: str = typer.Option(..., prompt=True, hide_input=True),
-    org: str = typer.Option(..., help="organisation name; created when missing"),
-    admin: bool = typer.Option(False, "--admin", help="organisation administrator"),
-) -> None:
-    """Create a user (and its organisation when missing)."""
-    settings = get_settings()
-    upgrade_sync(settings.resolved_database_url())
-    try:
-        asyncio.run(_create_user(settings.resolved_database_url(), username, password, org, admin))
-    except KbossError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
-
-
-async def _create_user(url: str, username: str, password: str, org: str, admin: bool) -> None:
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            user = await auth.create_user(session, username, password, org, ROLE_ADMIN if admin else ROLE_MEMBER)
-            typer.echo(f"created {user.role} {user.username} in organisation {org} ({user.orgid})")
-    finally:
-        await engine.dispose()
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kboss import messages
-from kboss.errors import KbossError
+from kboss.errors import KbossError, TooManyAttempts
 from kboss.wire.jsonresp import EnvelopeResponse
 
 log = logging.getLogger("kboss.api")
@@ -45,6 +45,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 
+# Declared only on the routes that throttle (logins), whose 429 carries a `Retry-After` header.
+TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "尝试次数过多,请稍后再试 (Retry-After: 秒数)"}
+}
+
 COMPAT_PREFIXES = ("/dev/cpcc/", "/computing/")
 SITE_PREFIX = "/pcapi/"
 
@@ -57,7 +62,9 @@ def ok(message: str, data: Any) -> JSONResponse:
     return envelope(True, message, data)
 
 
-def _failure(request: Request, http_status: int, code: str, message: str, data: Any = None) -> JSONResponse:
+def _failure(
+    request: Request, http_status: int, code: str, message: str, data: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     path = request.url.path
     if path.startswith(COMPAT_PREFIXES):
         return envelope(False, message, data)
@@ -68,14 +75,16 @@ def _failure(request: Request, http_status: int, code: str, message: str, data: 
     body: dict[str, Any] = {"detail": message, "code": code}
     if data is not None:
         body["data"] = data
-    return JSONResponse(jsonable_encoder(body), status_code=http_status)
+    return JSONResponse(jsonable_encoder(body), status_code=http_status, headers=headers)
 
 
 async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KbossError)
     if exc.http_status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return _failure(request, exc.http_status, exc.code, exc.message, exc.data)
+    # A throttled login says when to come back, in the header clients and proxies know (and in `data`).
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+    return _failure(request, exc.http_status, exc.code, exc.message, exc.data, headers)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

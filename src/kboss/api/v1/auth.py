@@ -1,16 +1,20 @@
-"""Login: a bearer token for API clients, also set as an HttpOnly cookie for the console."""
+"""Login, logout, the caller, and changing one's password. The bearer token is also set as the console's cookie
+(HttpOnly, SameSite=Strict, Secure over HTTPS). `router` also carries the users' routes (`api/v1/users.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from kboss.accounts import auth
-from kboss.api.deps import SESSION_COOKIE, CurrentUser, Session, State
+from kboss.accounts import login as logins
+from kboss.api.deps import SESSION_COOKIE, CurrentUser, State, bearer_token, client_address
+from kboss.api.v1 import users
+from kboss.wire.errors import TOO_MANY_ATTEMPTS
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter()
+_auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class LoginBody(BaseModel):
@@ -18,27 +22,53 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordBody(BaseModel):
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
 
 
-@router.post("/login")
-async def login(body: LoginBody, state: State, session: Session, response: Response) -> TokenOut:
-    user = await auth.authenticate(session, body.username, body.password)
-    token = auth.issue_token(user, state.deployment_key, state.settings.token_ttl_seconds)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=state.settings.token_ttl_seconds, httponly=True, samesite="strict"
-    )
+def _set_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+    # Strict: the console's own fetches are same-site; a link from elsewhere loads the page, which then asks.
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", secure=secure)
+
+
+@_auth.post("/login", responses=TOO_MANY_ATTEMPTS)
+async def login(body: LoginBody, request: Request, state: State, response: Response) -> TokenOut:
+    address = client_address(request)
+    token = await logins.login(state.sessions, state.logins, state.tokens, body.username, body.password, address)
+    _set_cookie(request, response, token, state.settings.token_ttl_seconds)
     return TokenOut(access_token=token)
 
 
-@router.post("/logout", status_code=204)
-async def logout(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE)
+@_auth.post("/logout", status_code=204)
+async def logout(request: Request, state: State, response: Response) -> None:
+    """Revokes the token of the request (header or cookie) on every process, and drops the cookie."""
+    token = bearer_token(request)
+    if token:
+        await state.tokens.revoke(token)
+    secure = request.url.scheme == "https"
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure)
 
 
-@router.get("/me")
+@_auth.post("/password", responses=TOO_MANY_ATTEMPTS)
+async def change_password(
+    body: PasswordBody, principal: CurrentUser, request: Request, state: State, response: Response
+) -> TokenOut:
+    """Every token of the caller is revoked; the answer (and the cookie) is this session's new one."""
+    passwords = (body.old_password, body.new_password)
+    address = client_address(request)
+    token = await logins.change_password(state.sessions, state.logins, state.tokens, principal, passwords, address)
+    _set_cookie(request, response, token, state.settings.token_ttl_seconds)
+    return TokenOut(access_token=token)
+
+
+@_auth.get("/me")
 async def me(principal: CurrentUser) -> dict[str, Any]:
     return {
         "user_id": principal.user_id,
@@ -46,3 +76,7 @@ async def me(principal: CurrentUser) -> dict[str, Any]:
         "orgid": principal.orgid,
         "role": principal.role,
     }
+
+
+router.include_router(_auth)
+router.include_router(users.router)

@@ -1,0 +1,17 @@
+"""Users of the caller's org: an admin signs one out everywhere (mounted through `api/v1/auth.py`'s router)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kboss.accounts import users
+from kboss.api.deps import CtxDep, State
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+
+@router.post("/{user_id}/signout", status_code=204)
+async def sign_out(user_id: str, ctx: CtxDep, state: State) -> None:
+    """Revokes every token of the user (an admin of the same org), on every process within a second."""
+    signed_out = await users.sign_out_member(ctx, user_id)
+    state.tokens.forget_user(signed_out)

@@ -1,0 +1,100 @@
+"""`kboss user create|disable|enable|set-role|set-password|signout|unlock`, against the database of the settings.
+
+Each change that alters what a login stands for (password, role, disabled) revokes every token of the user; the
+running servers refuse them within a second (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kboss.accounts import auth, users
+from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
+from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
+from kboss.errors import KbossError
+from kboss.settings import get_settings
+
+user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _run(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate, run `action` in one session, and turn a domain error into its message and exit status 1."""
+    url = get_settings().resolved_database_url()
+    upgrade_sync(url)
+
+    async def run() -> T:
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except KbossError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@user_app.command("create")
+def user_create(
+    username: str = typer.Option(...),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    org: str = typer.Option(..., help="organisation name; created when missing"),
+    admin: bool = typer.Option(False, "--admin", help="organisation administrator"),
+) -> None:
+    """Create a user (and its organisation when missing)."""
+    role = ROLE_ADMIN if admin else ROLE_MEMBER
+    user = _run(lambda session: auth.create_user(session, username, password, org, role))
+    typer.echo(f"created {user.role} {user.username} in organisation {org} ({user.orgid})")
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Refuse the user's logins and revoke every token of the user."""
+    _run(lambda session: users.set_disabled(session, username, True))
+    typer.echo(f"disabled {username}; every session of the user is revoked")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Let a disabled user log in again."""
+    _run(lambda session: users.set_disabled(session, username, False))
+    typer.echo(f"enabled {username}")
+
+
+@user_app.command("set-role")
+def user_set_role(username: str, role: str = typer.Argument(..., help=f"{ROLE_ADMIN} or {ROLE_MEMBER}")) -> None:
+    """Change the user's role; every token of the user is revoked."""
+    _run(lambda session: users.set_role(session, username, role))
+    typer.echo(f"{username} is now {role}; every session of the user is revoked")
+
+
+@user_app.command("set-password")
+def user_set_password(username: str, password: str = typer.Option(..., prompt=True, hide_input=True)) -> None:
+    """Set the user's password; every token of the user is revoked."""
+    _run(lambda session: users.set_password(session, username, password))
+    typer.echo(f"password of {username} changed; every session of the user is revoked")
+
+
+@user_app.command("signout")
+def user_signout(username: str) -> None:
+    """Revoke every token of the user (sign out everywhere)."""
+    _run(lambda session: users.sign_out(session, username))
+    typer.echo(f"every session of {username} is revoked")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    username: str, address: str = typer.Option("", help="also lift the throttling of this client address")
+) -> None:
+    """Lift a login lockout or backoff of a username (and of a client address)."""
+    cleared = _run(lambda session: users.unlock(session, username, address))
+    typer.echo(f"unlocked: {', '.join(cleared)}" if cleared else f"nothing to unlock for {username}")
