@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from kboss.redaction import MASK, KnownSecrets, Redactor, is_secret_name, redact, redact_shapes
+import logging
+
+import pytest
+
+from kboss.logs import install_redaction
+from kboss.redaction import (
+    MASK,
+    KnownSecrets,
+    Redactor,
+    canonical_name,
+    is_harmless_name,
+    is_secret_name,
+    redact,
+    redact_fields,
+    redact_query,
+    redact_shapes,
+    redact_url,
+)
 
 KEY = "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFFGGGGHHHH\n-----END KEY-----"
 
@@ -65,3 +82,70 @@ def test_a_long_line_without_fields_is_redacted_in_one_pass() -> None:
     # 200,000 name characters with no `=`: once tried from every position (about an hour), now one scan.
     blob = "QUJD" * 50_000
     assert redact_shapes(blob + " password=x") == blob + f" password={MASK}"
+
+
+@pytest.mark.parametrize(
+    ("encoded", "name"),
+    [("pssswor%64", "psssword"), ("API%5FPWD", "api_pwd"), ("%2570assword", "password"), ("a+b", "a b"), ("ID", "id")],
+)
+def test_names_are_read_as_a_server_reads_them(encoded: str, name: str) -> None:
+    assert canonical_name(encoded) == name
+
+
+def test_only_names_on_the_allow_list_keep_their_values_in_a_query_string() -> None:
+    query = "cpcid=c1&page=2&ROWS=10&state=ok&private_key=MIIE&pssswor%64=x&colour=red&%2569d=c2&Kyy%40bare"
+    expected = f"cpcid=c1&page=2&ROWS=10&state=ok&private_key={MASK}&pssswor%64={MASK}&colour={MASK}&%2569d=c2&{MASK}"
+    assert redact_query(query) == expected
+    assert is_harmless_name("%6Eame") and not is_harmless_name("name_of_my_password")
+
+
+def test_a_name_that_is_not_a_name_is_masked_too() -> None:
+    # A value pasted where a name goes (`?Kyy@1=x`, `?a%20b=`) is not shown either: the name may be the secret.
+    assert redact_query("Kyy%401=x&a+b=y&follow") == f"{MASK}={MASK}&{MASK}={MASK}&follow"
+
+
+def test_request_targets_keep_their_path_and_lose_unlisted_values() -> None:
+    assert redact_url("/pcapi/api/v1/native/provision/plan?role=master&join_command=kubeadm%20join") == (
+        f"/pcapi/api/v1/native/provision/plan?role=master&join_command={MASK}"
+    )
+    assert redact_url("/api/v1/centers") == "/api/v1/centers"
+    line = '127.0.0.1:5 - "GET /dev/cpcc/x.dspy?cpcid=c1&api%5Fpwd=s3cr3t HTTP/1.1" 200 是否继续?'
+    assert redact(line) == f'127.0.0.1:5 - "GET /dev/cpcc/x.dspy?cpcid=c1&api%5Fpwd={MASK} HTTP/1.1" 200 是否继续?'
+
+
+def test_json_bodies_show_only_harmless_values() -> None:
+    body = {"name": "n", "API_PWD": "s", "resources": [{"type": "gpu", "amount": 2, "note": "s"}], "extra": {"id": 1}}
+    assert redact_fields(body) == {
+        "name": "n",
+        "API_PWD": MASK,
+        "resources": [{"type": "gpu", "amount": 2, "note": MASK}],
+        "extra": {"id": 1},
+    }
+
+
+def test_every_record_is_redacted_when_made_whatever_handler_writes_it() -> None:
+    install_redaction()
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    access, root = logging.getLogger("uvicorn.access"), logging.getLogger()
+    level = access.level
+    access.setLevel(logging.INFO)
+    # Added after installing, with no filter of their own; on the access logger too, since uvicorn's logging setup
+    # (any server a test started) keeps its records from reaching the root.
+    root.addHandler(handler)
+    access.addHandler(handler)
+    propagate, access.propagate = access.propagate, False
+    try:
+        target = "/pcapi/x?host=h&PRIVATE%5FKEY=MIIEsecret&page=1"
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", target, "1.1", 200)
+        logging.getLogger("kboss.test-redaction").warning("got %s", {"api_pwd": "Kyy@123456"})
+    finally:
+        root.removeHandler(handler)
+        access.removeHandler(handler)
+        access.setLevel(level)
+        access.propagate = propagate
+    line, other = (record.getMessage() for record in seen)
+    assert line == f'127.0.0.1:1 - "GET /pcapi/x?host=h&PRIVATE%5FKEY={MASK}&page=1 HTTP/1.1" 200'
+    assert isinstance(seen[0].args, tuple) and len(seen[0].args) == 5  # uvicorn's formatters unpack them
+    assert "Kyy@123456" not in other

@@ -20,6 +20,7 @@ from kboss.api.compat import cluster_ops as _compat_cluster_ops  # noqa: F401  (
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
 from kboss.api.compat import registry as compat_registry
 from kboss.api.deps import screen_path
+from kboss.api.security import SecurityMiddleware
 from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
@@ -149,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(site_api.router)
     app.include_router(provision_routes.router)
     app.include_router(web_routes.router)
+    # The console's cookie session lives here only; the agent alone (below) is called with Basic credentials.
+    app.add_middleware(SecurityMiddleware)
     return app
 
 

@@ -26,10 +26,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1 inside this event loop; yield its base URL."""
+async def serve(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Run an ASGI app with uvicorn on 127.0.0.1 inside this event loop; yield its base URL. `config` overrides
+    uvicorn's settings (e.g. `log_config=None` as `kboss serve` runs it)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    settings: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **settings))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kboss.api.security import SecurityMiddleware
 from kboss.web.routes import STATIC_DIR, router
 
 
@@ -16,6 +17,7 @@ from kboss.web.routes import STATIC_DIR, router
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(router)
+    app.add_middleware(SecurityMiddleware)  # as `create_app` does: the headers come from there
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kboss.test") as client:
         yield client
 

@@ -117,22 +117,45 @@ async def import_cluster(ctx: Ctx, params: Mapping[str, Any]) -> tuple[Cluster, 
 
 
 def kubeconfig_server(text: str) -> str:
-    """The API server URL of the kubeconfig's current context; refuses text that is not a kubeconfig."""
+    """The API server URL of the kubeconfig's current context; refuses text that is not a kubeconfig.
+
+    Messages name the key that is wrong, never a value: the text holds credentials."""
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidParameter("kubeconfig", messages.yaml_problem(exc)) from None
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
         raise InvalidParameter("kubeconfig", "不是 kubeconfig 文件")
-    contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or [] if isinstance(c, dict)}
-    clusters = {c.get("name"): c.get("cluster", {}) for c in config.get("clusters") or [] if isinstance(c, dict)}
-    current = contexts.get(config.get("current-context")) or next(iter(contexts.values()), None)
+    contexts, clusters = _entries(config, "contexts", "context"), _entries(config, "clusters", "cluster")
+    current = contexts.get(str(config.get("current-context"))) or next(iter(contexts.values()), None)
     if not current:
         raise InvalidParameter("kubeconfig", "没有可用的 context")
-    server = (clusters.get(current.get("cluster")) or {}).get("server")
-    if not server or not urlsplit(str(server)).hostname:
-        raise InvalidParameter("kubeconfig", "context 指向的集群没有 server 地址")
+    server = (clusters.get(str(current.get("cluster"))) or {}).get("server")
+    try:
+        parts = urlsplit(server) if isinstance(server, str) else None
+        hostname = parts.hostname if parts else None
+    except ValueError:  # e.g. an unclosed `[`: the address is quoted nowhere, only the key named
+        parts, hostname = None, None
+    if not parts or not hostname or parts.scheme not in ("http", "https"):
+        raise InvalidParameter("kubeconfig", "context 指向的集群没有合法的 server 地址 (应为 http(s) 地址)")
+    if parts.username is not None or parts.password is not None:
+        # The address is shown in answers (reachability): credentials have no place in it.
+        raise InvalidParameter("kubeconfig", "集群的 server 地址不应包含用户名或密码")
     return str(server)
+
+
+def _entries(config: dict[str, Any], section: str, key: str) -> dict[str, dict[str, Any]]:
+    """`contexts` or `clusters` by name; an entry whose body is not a mapping is refused by its key's name."""
+    found: dict[str, dict[str, Any]] = {}
+    listed = config.get(section) or []
+    if not isinstance(listed, list):
+        raise InvalidParameter("kubeconfig", f"'{section}' 应为列表")
+    for index, entry in enumerate(listed, start=1):
+        body = entry.get(key, {}) if isinstance(entry, dict) else None
+        if not isinstance(body, dict):
+            raise InvalidParameter("kubeconfig", f"'{section}' 第 {index} 项的 '{key}' 应为映射")
+        found[str(entry.get("name"))] = body  # str: a list as a name must not crash the lookup
+    return found
 
 
 CONNECT_TIMEOUT = 3.0

@@ -26,6 +26,7 @@ from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import async_load_in_cluster_generic_resources
 from lightkube.types import CascadeType, PatchType
 
+from kboss import messages
 from kboss.errors import InvalidParameter, KbossError
 from kboss.kube.client import api_errors
 
@@ -267,7 +268,8 @@ def parse_manifests(text: str, *, param: str = "yaml") -> list[dict[str, Any]]:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
-        raise InvalidParameter(param, _yaml_problem(exc)) from None
+        # The position only: the parser's own words quote the text (`undefined alias '…'`), a Secret's data too.
+        raise InvalidParameter(param, messages.yaml_problem(exc)) from None
     objects: list[dict[str, Any]] = []
     for index, doc in enumerate(documents, start=1):
         objects.extend(_document_objects(doc, index, param))
@@ -293,11 +295,3 @@ def _checked(doc: Any, where: str, param: str) -> dict[str, Any]:
     if problem:
         raise InvalidParameter(param, f"{where}: {problem}")
     return doc
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return f"YAML 语法错误: {problem}"
-    return f"YAML 语法错误 (第 {mark.line + 1} 行第 {mark.column + 1} 列): {problem}"

@@ -122,9 +122,10 @@ def _named(doc: Mapping[str, Any], section: str, key: str, name: str) -> dict[st
         if isinstance(entry, dict) and entry.get("name") == name:
             body = entry.get(key)
             if not isinstance(body, dict):
-                raise InvalidParameter(_PARAM, f"{key} '{name}' 缺少 '{key}' 内容")
+                raise InvalidParameter(_PARAM, f"'{section}' 中的 {key} 缺少 '{key}' 内容")
             return body
-    raise InvalidParameter(_PARAM, f"找不到 {key} '{name}'")
+    # The name is not quoted: whatever a kubeconfig holds may be a credential pasted in the wrong place.
+    raise InvalidParameter(_PARAM, f"'{section}' 中找不到所引用的 {key}")
 
 
 def _required_str(body: Mapping[str, Any], key: str, where: str) -> str:
@@ -141,9 +142,13 @@ def _optional_str(body: Mapping[str, Any], key: str) -> str | None:
 
 def _server_url(cluster: Mapping[str, Any]) -> str:
     server = _required_str(cluster, "server", "cluster")
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameter(_PARAM, f"server '{server}' 不是 http(s) 地址")
+    try:
+        parts = urlsplit(server)
+        hostname = parts.hostname  # raises too on a bad port or an unclosed `[`
+    except ValueError:
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https"):
+        raise InvalidParameter(_PARAM, "cluster 的 'server' 不是 http(s) 地址")  # not quoted: may embed user:password@
     return server.rstrip("/")
 
 

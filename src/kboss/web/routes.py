@@ -1,8 +1,9 @@
 """Serve the console: `/` is the single page, `/static/...` its modules, styles and icon.
 
 The files are not fingerprinted (there is no build step), so every answer carries an ETag and `Cache-Control:
-no-cache`: browsers keep their copy but revalidate it, and a 304 costs one round trip. The content security policy
-allows only this origin, so a stray CDN reference fails loudly in tests instead of silently phoning out.
+no-cache`: browsers keep their copy but revalidate it, and a 304 costs one round trip. The security headers (a
+content security policy allowing only this origin, so that a stray CDN reference fails loudly in tests instead of
+silently phoning out) are added to every answer by `kboss.api.security`, the one place that sets them.
 """
 
 from __future__ import annotations
@@ -25,17 +26,6 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
     ".json": "application/json",
     ".woff2": "font/woff2",
-}
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +57,7 @@ def _resolve(relative: str) -> Path:
 
 def _answer(request: Request, path: Path) -> Response:
     asset = _load(path, path.stat().st_mtime_ns)
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", **SECURITY_HEADERS}
+    headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if asset.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":

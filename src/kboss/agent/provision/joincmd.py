@@ -57,6 +57,9 @@ class JoinCommand:
         return " ".join(self.argv())
 
 
+_FLAG_NAME = re.compile(r"--?[a-z][a-z-]{0,39}")
+
+
 def _words(text: str, name: str) -> list[str]:
     if len(text) > _MAX_LENGTH:
         raise InvalidParameter(name, "过长")
@@ -82,7 +85,9 @@ def _flags(words: list[str], name: str) -> tuple[list[str], dict[str, str], bool
             control_plane = True
             continue
         if flag not in _VALUE_FLAGS:
-            raise InvalidParameter(name, f"不支持的参数 {flag[:40]}")
+            # Quoted only when it looks like a flag: the command carries a token, which is never echoed.
+            shown = f" {flag}" if _FLAG_NAME.fullmatch(flag) else ""
+            raise InvalidParameter(name, f"不支持的参数{shown}")
         if not equals:
             if not queue or queue[0].startswith("-"):
                 raise InvalidParameter(name, f"{flag} 缺少取值")
