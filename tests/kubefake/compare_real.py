@@ -1,6 +1,6 @@
 """Run the same probes against the HTTP fake and a real kube-apiserver and print where their answers differ.
 
-By hand, not in CI (CI has no API server): build and start a real one with `../shared/tools/real-kube-apiserver.sh`
+By hand, not in CI (CI has no API server): build and start a real one with the shared tools' `real-kube-apiserver.sh`
 (Kubernetes 1.24 on https://127.0.0.1:26443, bearer token `admintoken`), then
 
     .venv/bin/python -m tests.kubefake.compare_real [--real https://127.0.0.1:26443] [--token admintoken]
