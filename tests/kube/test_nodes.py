@@ -161,7 +161,8 @@ async def test_drain_evicts_pods_and_skips_daemonset_and_mirror_pods(fake: KubeF
 async def test_pdb_blocks_the_drain_and_nothing_is_deleted(fake: KubeFake, kube: AsyncClient) -> None:
     _seed_worker(fake)
     fake.add_pdb("web", "shop", {"app": "web"}, min_available=3)
-    result = await drain(kube, "worker-1", 0.3, **FAST)
+    # Long enough for several retries even on a loaded machine (each 429 is retried after poll_interval).
+    result = await drain(kube, "worker-1", 1.5, **FAST)
     assert not result.ok
     assert [str(p) for p in result.evicted] == ["shop/batch-1"]
     assert sorted(str(f.pod) for f in result.failed) == ["shop/web-1", "shop/web-2"]
