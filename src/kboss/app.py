@@ -27,6 +27,7 @@ from kboss.api.v1 import catalog as v1_catalog
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
+from kboss.api.v1 import users as v1_users
 from kboss.clusters.plan import register_cluster_kinds
 from kboss.clusters.site_access import SiteEnv
 from kboss.common.offer_cache import TtlCache
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_cluster_ops.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_instances.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_operations.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_users.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(site_api.router)
     app.include_router(provision_routes.router)
     app.include_router(web_routes.router)

@@ -1,5 +1,5 @@
 """Login, logout, the caller, and changing one's password. The bearer token is also set as the console's cookie
-(HttpOnly, SameSite=Strict, Secure over HTTPS). `router` also carries the users' routes (`api/v1/users.py`)."""
+(HttpOnly, SameSite=Strict, Secure over HTTPS)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from pydantic import BaseModel, Field
 
 from kboss.accounts import login as logins
 from kboss.api.deps import SESSION_COOKIE, CurrentUser, State, bearer_token, client_address
-from kboss.api.v1 import users
 from kboss.wire.errors import TOO_MANY_ATTEMPTS
 
-router = APIRouter()
-_auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class LoginBody(BaseModel):
@@ -38,7 +36,7 @@ def _set_cookie(request: Request, response: Response, token: str, max_age: int) 
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", secure=secure)
 
 
-@_auth.post("/login", responses=TOO_MANY_ATTEMPTS)
+@router.post("/login", responses=TOO_MANY_ATTEMPTS)
 async def login(body: LoginBody, request: Request, state: State, response: Response) -> TokenOut:
     address = client_address(request)
     token = await logins.login(state.sessions, state.logins, state.tokens, body.username, body.password, address)
@@ -46,7 +44,7 @@ async def login(body: LoginBody, request: Request, state: State, response: Respo
     return TokenOut(access_token=token)
 
 
-@_auth.post("/logout", status_code=204)
+@router.post("/logout", status_code=204)
 async def logout(request: Request, state: State, response: Response) -> None:
     """Revokes the token of the request (header or cookie) on every process, and drops the cookie."""
     token = bearer_token(request)
@@ -56,7 +54,7 @@ async def logout(request: Request, state: State, response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure)
 
 
-@_auth.post("/password", responses=TOO_MANY_ATTEMPTS)
+@router.post("/password", responses=TOO_MANY_ATTEMPTS)
 async def change_password(
     body: PasswordBody, principal: CurrentUser, request: Request, state: State, response: Response
 ) -> TokenOut:
@@ -68,7 +66,7 @@ async def change_password(
     return TokenOut(access_token=token)
 
 
-@_auth.get("/me")
+@router.get("/me")
 async def me(principal: CurrentUser) -> dict[str, Any]:
     return {
         "user_id": principal.user_id,
@@ -76,7 +74,3 @@ async def me(principal: CurrentUser) -> dict[str, Any]:
         "orgid": principal.orgid,
         "role": principal.role,
     }
-
-
-router.include_router(_auth)
-router.include_router(users.router)

@@ -1,4 +1,4 @@
-"""Users of the caller's org: an admin signs one out everywhere (mounted through `api/v1/auth.py`'s router)."""
+"""Users of the caller's org: an admin signs one out everywhere."""
 
 from __future__ import annotations
 
