@@ -1,4 +1,5 @@
-"""The API contract lives in the project: every endpoint of the document is served, and nothing reads ../shared."""
+"""The API contract lives in the project: every endpoint of the document is served, and nothing reads the shared
+folder next to the checkout (a fresh clone has none)."""
 
 from __future__ import annotations
 

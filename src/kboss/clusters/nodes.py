@@ -77,10 +77,11 @@ async def _on_node(ctx: StepContext, call: NodeCall) -> tuple[str, NodeAnswer] |
     """`call(site, kubeconfig, node)` on the node `find_node` named, or None when there is none to act on (a
     forced removal of a machine that could not be reached, a cluster never built)."""
     node = str((await ctx.result_of("find_node", records.step_device(ctx)) or {}).get("node_name") or "")
-    _, kubeconfig = await records.cluster_secrets(ctx)
-    if not node or not kubeconfig:
+    _, kubeconfig = await records.cluster_secrets(ctx)  # read once: the site call below takes it as it is
+    cluster = await ctx.cluster()
+    if not node or not kubeconfig or cluster is None:
         return None
-    async with cluster_site(ctx) as (_, site):
+    async with open_site(ctx, cluster.cpcid) as site:
         return node, await call(site, kubeconfig, node)
 
 

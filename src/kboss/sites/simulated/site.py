@@ -107,10 +107,10 @@ class SimulatedSiteClient(ClosedOnExit):
     async def reset(self, form: Mapping[str, str], on_line: OnLine) -> StepReport:
         return await self._played("reset", (await self._machine(form)).id, on_line)
 
-    async def _played(self, name: str, node: str, on_line: OnLine, once: bool = True) -> StepReport:
+    async def _played(self, name: str, node: str, on_line: OnLine) -> StepReport:
         effect = Effect(self._cluster_id or "", name, node)
         try:
-            acted = await self._machines.play(effect, on_line, once=once)
+            acted = await self._machines.play(effect, on_line)
         except SimulatedFault as fault:
             return StepReport(name, FAILED, fault.message)
         return StepReport(name, CHANGED if acted else UNCHANGED, seconds=PLAYED_SECONDS.get(name, 1.0))
