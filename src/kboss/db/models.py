@@ -75,6 +75,12 @@ class Center(Base):
     # A simulated center is played in memory by kboss itself; it is never chosen silently for a real one.
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The agent's TLS certificate as pinned (trust on first use, or given by the operator): its SHA-256
+    # fingerprint ("AB:CD:..") and PEM. Public values, not secrets. Empty: nothing pinned yet.
+    agent_cert_sha256: Mapped[str] = mapped_column(String(95), default="", server_default="")
+    agent_cert_pem: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Plain HTTP to an agent off loopback sends credentials in clear: refused unless the center says so.
+    allow_plain_http: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Device(Base):

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import kboss.db.models_accounts
+import kboss.db.models_audit
 import kboss.db.models_instances
 import kboss.db.models_ops  # noqa: F401
 from kboss.db.models import Base
