@@ -50,9 +50,9 @@ async def open_state(settings: Settings) -> AppState:
     url = settings.resolved_database_url()
     await upgrade(url)
     engine = make_engine(url)
-    key = settings.resolved_secret_key()
+    box = SecretBox(settings.key_ring())
     offers: TtlCache[Any] = TtlCache(settings.quote_cache_seconds)
-    return AppState(settings, engine, make_sessionmaker(engine), SecretBox(key), key, offers)
+    return AppState(settings, engine, make_sessionmaker(engine), box, box.ring.primary, offers)
 
 
 def site_state(settings: Settings) -> SiteState:

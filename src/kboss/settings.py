@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kboss.crypto import KeyRing, parse_keys
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KBOSS_", extra="ignore")
@@ -61,9 +63,17 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'kboss.db').resolve()}"
 
-    def resolved_secret_key(self) -> str:
-        """The deployment key: from the environment, else generated once into the data dir."""
-        return self.secret_key or self._generated("secret.key", 48)
+    def key_ring(self) -> KeyRing:
+        """The deployment keys: KBOSS_SECRET_KEY (several separated by commas, the first sealing), else the key
+        file of the data dir (one per line), generated once; a file's ring follows `kboss keys rotate` live."""
+        if self.secret_key:
+            return KeyRing(parse_keys(self.secret_key))
+        self._generated("secret.key", 48)
+        return KeyRing(path=self.key_file)
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
 
     def resolved_site_password(self) -> str:
         """The local site agent's password: from the environment, else generated once into the data dir."""

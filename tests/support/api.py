@@ -65,7 +65,8 @@ class User:
 
 
 def settings_for(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=data_dir, database_url=db_url, secret_key=TEST_KEY, **overrides)
+    # secret_key="" in the overrides: the key ring of the data dir's key file, as a deployment without the variable.
+    return Settings(data_dir=data_dir, database_url=db_url, **{"secret_key": TEST_KEY, **overrides})
 
 
 @asynccontextmanager

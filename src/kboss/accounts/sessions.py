@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.common.context import Principal
+from kboss.crypto import KeyRing
 from kboss.db.models import User
 from kboss.db.models_accounts import UserSession
 from kboss.errors import Unauthenticated
@@ -61,15 +62,24 @@ def parse_claims(claims: dict[str, Any], now: float) -> Claims:
     return Claims(str(claims["sub"]), str(claims["jti"]), int(claims["ver"]), float(claims["exp"]))
 
 
-def decode(token: str, deployment_key: str, now: float) -> Claims:
-    try:
-        claims = _NOT_DECODED.decode(token, _signing_key(deployment_key), algorithms=["HS256"])
-    except jwt.PyJWTError:
-        raise Unauthenticated("无效的登录凭证") from None
-    return parse_claims(claims, now)
+def decode(token: str, keys: KeyRing | str, now: float) -> Claims:
+    """Claims of a token signed with any key of the ring: a rotation (`kboss keys rotate`) signs nobody out, and
+    processes that have not seen the new key yet accept the tokens of those that have."""
+    ring = keys if isinstance(keys, KeyRing) else KeyRing([keys])
+    for deployment_key in ring.current():
+        try:
+            claims = _NOT_DECODED.decode(token, _signing_key(deployment_key), algorithms=["HS256"])
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            break
+        return parse_claims(claims, now)
+    raise Unauthenticated("无效的登录凭证")
 
 
-def encode(claims: Claims, issued_at: float, deployment_key: str) -> str:
+def encode(claims: Claims, issued_at: float, keys: KeyRing | str) -> str:
+    """A token signed with the ring's first key."""
+    deployment_key = keys.primary if isinstance(keys, KeyRing) else keys
     payload = {"sub": claims.sub, "jti": claims.jti, "ver": claims.ver, "iat": int(issued_at), "exp": int(claims.exp)}
     return jwt.encode(payload, _signing_key(deployment_key), algorithm="HS256")
 
@@ -85,10 +95,11 @@ class Tokens:
     """Issues, checks and revokes the tokens of one application (one per process, in its AppState)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], deployment_key: str, ttl_seconds: int, check_seconds: float
+        self, sessions: async_sessionmaker[AsyncSession], keys: KeyRing | str, ttl_seconds: int, check_seconds: float
     ) -> None:
         self.sessions = sessions
-        self.deployment_key = deployment_key
+        self.keys = keys if isinstance(keys, KeyRing) else KeyRing([keys])
+        self._ring_seen = self.keys.current()
         self.ttl_seconds = ttl_seconds
         self.check_seconds = check_seconds
         self._checked: dict[str, _Checked] = {}
@@ -103,16 +114,20 @@ class Tokens:
         expires = dt.datetime.fromtimestamp(claims.exp, dt.UTC)
         session.add(UserSession(id=claims.jti, user_id=user.id, issued_at=at, expires_at=expires, address=address))
         await session.commit()
-        return encode(claims, now, self.deployment_key)
+        return encode(claims, now, self.keys)
 
     async def principal(self, token: str) -> Principal:
         """The caller a token stands for, as the database says now (or said less than `check_seconds` ago)."""
         now = time.time()
+        if self.keys.current() != self._ring_seen:
+            # A key left the ring (`kboss keys prune`): tokens it signed must be checked against the ring again.
+            self._checked.clear()
+            self._ring_seen = self.keys.current()
         checked = self._checked.get(token)
         if checked is not None and time.monotonic() - checked.at < self.check_seconds and checked.claims.exp > now:
             return checked.principal
         fresh = checked is not None and checked.claims.exp > now
-        claims = checked.claims if checked is not None and fresh else decode(token, self.deployment_key, now)
+        claims = checked.claims if checked is not None and fresh else decode(token, self.keys, now)
         self._checked.pop(token, None)
         principal = await self._lookup(claims)
         if len(self._checked) >= _CACHE_MAX:
@@ -143,7 +158,7 @@ class Tokens:
     async def revoke(self, token: str) -> bool:
         """Logout: the token's session revoked on every process; whether the token named one."""
         try:
-            claims = decode(token, self.deployment_key, time.time())
+            claims = decode(token, self.keys, time.time())
         except Unauthenticated:
             return False
         self._checked.pop(token, None)

@@ -31,7 +31,5 @@ class AppState:
     def __post_init__(self) -> None:
         self.compat_wait_seconds = self.settings.compat_wait_seconds
         settings = self.settings
-        self.tokens = Tokens(
-            self.sessions, self.deployment_key, settings.token_ttl_seconds, settings.session_check_seconds
-        )
+        self.tokens = Tokens(self.sessions, self.box.ring, settings.token_ttl_seconds, settings.session_check_seconds)
         self.logins = Policy.from_settings(settings)

@@ -81,7 +81,7 @@ def _account() -> dict[str, Any]:
 
 async def _with_database(settings: Settings, org_name: str, user: bool) -> tuple[DemoCenter, str | None]:
     engine = make_engine(settings.resolved_database_url())
-    box = SecretBox(settings.resolved_secret_key())
+    box = SecretBox(settings.key_ring())
     try:
         async with make_sessionmaker(engine)() as session:
             password = await _demo_user(session, org_name) if user else None

@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from kboss.cli import demo as cli_demo
+from kboss.cli.keys import keys_app
 from kboss.cli.ops import op_app
 from kboss.cli.users import user_app
 from kboss.db.engine import upgrade_sync
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(op_app, name="op")
+app.add_typer(keys_app, name="keys")
 app.command("demo")(cli_demo.demo)
 
 
