@@ -14,7 +14,18 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "kboss"
 CORE = {"", "errors", "ids", "settings", "redaction", "crypto", "logs", "messages"}
 ADAPTERS = {"db", "ssh", "kube"}
-DOMAIN = {"common", "accounts", "pricing", "sites", "operations", "catalog", "instances", "clusters"}
+DOMAIN = {
+    "common",
+    "accounts",
+    "customers",
+    "billing",
+    "pricing",
+    "sites",
+    "operations",
+    "catalog",
+    "instances",
+    "clusters",
+}
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "db": {"core"},
@@ -24,11 +35,13 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"core", "ssh", "kube", "wire"},
     "common": {"core", "db"},
     "accounts": {"core", "db", "common"},
+    "customers": {"core", "db", "common", "accounts"},
+    "billing": {"core", "db", "common", "customers"},
     "pricing": {"core", "db", "kube", "common"},
     "sites": {"core", "db", "kube", "wire", "common"},
     "operations": {"core", "db", "common"},
-    "catalog": {"core", "db", "kube", "common", "pricing", "sites", "operations"},
-    "instances": {"core", "db", "kube", "common", "pricing", "sites", "catalog"},
+    "catalog": {"core", "db", "kube", "common", "customers", "pricing", "sites", "operations"},
+    "instances": {"core", "db", "kube", "common", "customers", "pricing", "sites", "catalog"},
     "clusters": {"core", *ADAPTERS, "wire", "common", "pricing", "sites", "operations", "catalog", "instances"},
     "api": {"core", *ADAPTERS, "wire", *DOMAIN},
     "web": {"core"},

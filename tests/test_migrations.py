@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import kboss.db.models_accounts
 import kboss.db.models_audit
+import kboss.db.models_billing
 import kboss.db.models_instances
 import kboss.db.models_ops  # noqa: F401  (their tables join the metadata)
 from kboss.db.engine import alembic_config

@@ -25,6 +25,7 @@ from kboss.api.state import AppState
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
+from kboss.api.v1 import customers as v1_customers
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.api.v1 import users as v1_users
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_auth.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_catalog.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_cluster_ops.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_customers.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_instances.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_operations.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_users.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)

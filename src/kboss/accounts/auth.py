@@ -36,17 +36,25 @@ async def get_or_create_org(session: AsyncSession, name: str) -> Org:
 
 
 async def create_user(session: AsyncSession, username: str, password: str, org_name: str, role: str) -> User:
+    """A user of the org of that name, created (as a provider) when missing; one commit or nothing."""
+    if role not in ROLES:
+        raise InvalidParameter("role", f"应为 {ROLE_ADMIN} 或 {ROLE_MEMBER}")
+    org = await get_or_create_org(session, org_name.strip() or username)
+    user = await add_user(session, org, username, password, role)
+    await session.commit()
+    return user
+
+
+async def add_user(session: AsyncSession, org: Org, username: str, password: str, role: str) -> User:
+    """A new user of `org`, in the caller's transaction (not committed)."""
     if not _USERNAME.fullmatch(username):
         raise InvalidParameter("username", "只能包含字母、数字和 _.@-,长度 2-64")
     check_new_password(password)
-    if role not in ROLES:
-        raise InvalidParameter("role", f"应为 {ROLE_ADMIN} 或 {ROLE_MEMBER}")
     if await session.scalar(select(User).where(User.username == username)):
         raise Conflict(f"用户 {username} 已存在")
-    org = await get_or_create_org(session, org_name.strip() or username)
     user = User(orgid=org.id, username=username, password_hash=_hasher.hash(password), role=role)
     session.add(user)
-    await session.commit()
+    await session.flush()
     return user
 
 

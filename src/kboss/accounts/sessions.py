@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.common.context import Principal
 from kboss.crypto import KeyRing
-from kboss.db.models import User
+from kboss.db.models import Org, User
 from kboss.db.models_accounts import UserSession
 from kboss.errors import Unauthenticated
 
@@ -138,8 +138,9 @@ class Tokens:
     async def _lookup(self, claims: Claims) -> Principal:
         query = (
             select(User.id, User.username, User.orgid, User.role, User.token_version, User.disabled)
-            .add_columns(UserSession.revoked_at)
+            .add_columns(UserSession.revoked_at, Org.kind, Org.provider_id)
             .join(UserSession, UserSession.user_id == User.id)
+            .join(Org, Org.id == User.orgid)
             .where(UserSession.id == claims.jti, User.id == claims.sub)
         )
         async with self.sessions() as session:
@@ -153,7 +154,7 @@ class Tokens:
             raise Unauthenticated("登录已失效(密码、角色或账号状态已变更),请重新登录")
         if row.revoked_at is not None:
             raise Unauthenticated("登录已注销,请重新登录")
-        return Principal(user_id=row.id, username=row.username, orgid=row.orgid, role=row.role)
+        return Principal(row.id, row.username, row.orgid, row.role, row.kind, row.provider_id)
 
     async def revoke(self, token: str) -> bool:
         """Logout: the token's session revoked on every process; whether the token named one."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.common.offer_cache import TtlCache
 from kboss.crypto import SecretBox
+from kboss.db.models import ORG_CUSTOMER, ORG_PROVIDER
 from kboss.errors import Forbidden
 
 ROLE_ADMIN = "admin"
@@ -23,10 +24,22 @@ class Principal:
     username: str
     orgid: str
     role: str
+    # The caller's org is a provider (owns machines) or a customer of `provider_id` (buys on its clusters).
+    org_kind: str = ORG_PROVIDER
+    provider_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == ROLE_ADMIN
+
+    @property
+    def is_customer(self) -> bool:
+        return self.org_kind == ORG_CUSTOMER
+
+    @property
+    def catalog_orgid(self) -> str:
+        """Whose centers, clusters and prices the caller buys from: its provider's, or its own org's."""
+        return self.provider_id if self.is_customer and self.provider_id else self.orgid
 
 
 class Ctx:

@@ -39,11 +39,20 @@ def id_column() -> Mapped[str]:
 AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
 
 
+ORG_PROVIDER = "provider"
+ORG_CUSTOMER = "customer"
+
+
 class Org(Base):
+    """A provider owns centers, devices, clusters and prices; a customer (made by its provider) buys instances on
+    the clusters its provider publishes to it."""
+
     __tablename__ = "orgs"
     id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default=ORG_PROVIDER, server_default=ORG_PROVIDER)
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("orgs.id", name="fk_orgs_provider_id_orgs"), index=True)
 
 
 class User(Base):
@@ -81,6 +90,16 @@ class Center(Base):
     agent_cert_pem: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Plain HTTP to an agent off loopback sends credentials in clear: refused unless the center says so.
     allow_plain_http: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Offered to every customer of the provider; else to those in `center_customers` only (none by default).
+    published_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class CenterCustomer(Base):
+    """A center published to one chosen customer org."""
+
+    __tablename__ = "center_customers"
+    center_id: Mapped[str] = mapped_column(ForeignKey("centers.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Device(Base):

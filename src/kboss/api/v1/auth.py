@@ -73,4 +73,7 @@ async def me(principal: CurrentUser) -> dict[str, Any]:
         "username": principal.username,
         "orgid": principal.orgid,
         "role": principal.role,
+        # The console shows a customer the buying pages and a provider the machines.
+        "org_kind": principal.org_kind,
+        "provider_id": principal.provider_id,
     }

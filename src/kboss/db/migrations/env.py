@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import kboss.db.models_accounts
 import kboss.db.models_audit
+import kboss.db.models_billing
 import kboss.db.models_instances
 import kboss.db.models_ops  # noqa: F401
 from kboss.db.models import Base
