@@ -15,6 +15,7 @@ from kboss import __version__
 from kboss.agent import api as site_api
 from kboss.agent.access import SiteState
 from kboss.agent.provision import routes as provision_routes
+from kboss.api.audit import AuditMiddleware
 from kboss.api.compat import catalog as _compat_catalog  # noqa: F401  (registers its handlers)
 from kboss.api.compat import cluster_ops as _compat_cluster_ops  # noqa: F401  (registers its handlers)
 from kboss.api.compat import instances as _compat_instances  # noqa: F401  (registers its handlers)
@@ -22,6 +23,7 @@ from kboss.api.compat import registry as compat_registry
 from kboss.api.deps import screen_path
 from kboss.api.security import SecurityMiddleware
 from kboss.api.state import AppState
+from kboss.api.v1 import audit as v1_audit
 from kboss.api.v1 import auth as v1_auth
 from kboss.api.v1 import catalog as v1_catalog
 from kboss.api.v1 import cluster_ops as v1_cluster_ops
@@ -29,6 +31,7 @@ from kboss.api.v1 import customers as v1_customers
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.api.v1 import users as v1_users
+from kboss.audit import retention
 from kboss.clusters.plan import register_cluster_kinds
 from kboss.clusters.site_access import SiteEnv
 from kboss.common.offer_cache import TtlCache
@@ -109,6 +112,21 @@ def start_instance_sweeper(settings: Settings, state: AppState) -> asyncio.Task[
     return asyncio.create_task(sweep, name="instance-sweeper")
 
 
+def start_audit_retention(settings: Settings, state: AppState) -> asyncio.Task[None] | None:
+    """Every serving process deletes audit events past their retention (none when it is 0: keep forever)."""
+    if settings.audit_retention_days <= 0:
+        return None
+    prune = retention.keep_pruning(state.sessions, settings.audit_retention_days)
+    return asyncio.create_task(prune, name="audit-retention")
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 V1_DEPENDENCIES = [Depends(screen_path)]
 
 
@@ -123,22 +141,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notes = notifier(state.sessions)
         worker: OperationWorker | None = None
         sweeper: asyncio.Task[None] | None = None
+        pruner: asyncio.Task[None] | None = None
         try:
             await notes.listen(state.engine)  # PostgreSQL: other processes' notes wake us too
             app.state.site = site_state(settings)
             worker = await start_worker(settings, state)
             app.state.operations_worker = worker
             sweeper = start_instance_sweeper(settings, state)
+            pruner = start_audit_retention(settings, state)
             log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
             yield
         finally:
             if worker is not None:
                 await worker.stop()
             await notes.close()
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            await _stop(pruner)
+            await _stop(sweeper)
             await state.engine.dispose()
 
     app = _base_app(lifespan)
@@ -151,11 +169,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_instances.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_operations.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_users.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_audit.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(site_api.router)
     app.include_router(provision_routes.router)
     app.include_router(web_routes.router)
     # The console's cookie session lives here only; the agent alone (below) is called with Basic credentials.
     app.add_middleware(SecurityMiddleware)
+    # Outermost, so that a refusal by the CSRF check is recorded too.
+    app.add_middleware(AuditMiddleware)
     return app
 
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # An instance change talks to its agent for a minute at most; one older than this was cut off by a crash.
     instance_stale_seconds: float = Field(default=600.0, gt=0)
     operation_log_tail_chars: int = Field(default=65536, gt=0)
+    # Audit events older than this many days are deleted (hourly, by every serving process); 0 keeps them all.
+    audit_retention_days: int = Field(default=365, ge=0)
     ssh_connect_timeout: float = Field(default=10.0, gt=0)
     ssh_command_timeout: float = Field(default=900.0, gt=0)
     ssh_concurrency: int = Field(default=32, gt=0)

@@ -18,6 +18,7 @@ from kboss.clusters.site_access import SiteEnv
 from kboss.db.models import Center
 from kboss.operations.steps import Registry
 from kboss.sites import SiteClient
+from kboss.sites.audited import AuditedSite
 from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.sites.simulated.site import SimulatedSiteClient, forget, site_for_center
 from tests.api.test_buy import BUY, product
@@ -107,9 +108,10 @@ async def test_a_real_center_never_gets_the_simulated_site(api: Api) -> None:
     simulated = Center(id="c2", name="模拟", simulated=True, pcapi_url="", api_user="", api_pwd="")
     async with state.sessions() as session:
         site = site_for_center(real, state.box, session, "cluster")
-        assert isinstance(site, SiteClient)
-        await site.aclose()
-        assert isinstance(site_for_center(simulated, state.box, session, "cluster"), SimulatedSiteClient)
+        assert isinstance(site, AuditedSite) and isinstance(site.site, SiteClient)
+        await site.site.aclose()
+        played = site_for_center(simulated, state.box, session, "cluster")
+        assert isinstance(played, AuditedSite) and isinstance(played.site, SimulatedSiteClient)
         with pytest.raises(ValueError):
             SimulatedSiteClient(real, session, "cluster")
 

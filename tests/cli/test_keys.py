@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from kboss.cli.keys import keys_app
 from kboss.crypto import SecretBox, parse_keys
 from kboss.db.models import Device
+from kboss.db.models_audit import AuditEvent
 from kboss.db.sealed import SEALED_COLUMNS, column_name
 from kboss.settings import get_settings
 from tests.api.test_compat_catalog import CENTER, CPCC, KUBECONFIG, device_params, import_cluster
@@ -84,6 +85,10 @@ async def test_rotate_reencrypts_every_secret_and_prune_ends_old_logins(db_url: 
         assert (await admin.call(f"{CPCC}/cpclist/get_cpclist.dspy", "GET"))["status"] is False  # signed with the old
         again = await api.user("bob", "acme")
         assert await _revealed_center_password(again) == CENTER["api_pwd"]
+        async with api.app.state.kboss.sessions() as session:
+            audited = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "keys.rotate"))).all()
+        assert [event.detail["command"] for event in audited] == ["keys rotate", "keys prune"]
+        assert all(event.actor.startswith("cli:") and event.detail["secrets"] == 3 for event in audited)
         status = await _cli(db_url, data_dir, "status")
         assert "(seals)" in status.output and "opens only" not in status.output
         assert ring[0] not in status.output and "clusters.kubeconfig: 1 secrets, 0 on older keys" in status.output

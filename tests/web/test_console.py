@@ -147,6 +147,16 @@ async def test_centers(console: Console, no_page_errors: Callable[[], None]) -> 
     row = page.get_by_test_id("center-首都算力中心二号")
     await expect(row).to_contain_text("2030-12-31")
 
+    # TLS to the agent: a fingerprint as the operator pastes it is stored normalised; plain HTTP is a box.
+    await row.get_by_test_id("center-edit").click()
+    await fill(page, {"agent_cert_sha256": "ab" * 32})
+    await page.get_by_test_id("field-allow_plain_http").check()
+    await shot(page, "center-dialog-tls")
+    await page.get_by_test_id("dialog-submit").click()
+    await expect(page.get_by_test_id("toast-success").last).to_be_visible()
+    saved = (await api(page, "GET", "/api/v1/centers"))["rows"][0]
+    assert (saved["agent_cert_sha256"], saved["allow_plain_http"]) == (":".join(["AB"] * 32), True)
+
     # A simulated center (no real site agent) is badged.
     contact = {key: CENTER[key] for key in ("contactname", "contactphone")}
     await api(page, "POST", "/api/v1/centers", {**contact, "name": "模拟中心", "simulated": True})

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.api.state import AppState
+from kboss.audit import trail
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.common.validation import screen_params
 from kboss.db.models import Org
@@ -49,6 +50,14 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def authenticate(
+    request: Request, state: AppState, session: AsyncSession | None, params: dict[str, Any]
+) -> Principal:
+    principal = await _authenticated(request, state, session, params)
+    trail.note_principal(principal)  # the audit trail names the caller of this request
+    return principal
+
+
+async def _authenticated(
     request: Request, state: AppState, session: AsyncSession | None, params: dict[str, Any]
 ) -> Principal:
     token = bearer_token(request)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import exists, select
 
 from kboss.common.context import Ctx
@@ -15,11 +16,32 @@ from kboss.common.validation import HttpUrl, Input, OptionalDate, Phone, Secret,
 from kboss.crypto import mask
 from kboss.db.models import Center, Cluster, Device, Org
 from kboss.errors import Conflict, InvalidParameter
+from kboss.sites.tls import normalise_fingerprint
 
 # No agent answers here: the `.invalid` top-level domain is reserved, so nothing can ever be reached by mistake.
 SIMULATED_URL = "https://simulated.invalid"
-_AGENT_FIELDS = ("pcapi_url", "api_user", "api_pwd")
+_AGENT_FIELDS = ("pcapi_url", "api_user", "api_pwd", "agent_cert_sha256")
 SORTABLE = {"name": Center.name, "enable_date": Center.enable_date, "expire_date": Center.expire_date}
+_TRUE, _FALSE = ("true", "1"), ("false", "0", "")
+
+
+def _fingerprint(value: str) -> str:
+    """The agent certificate's SHA-256 as the operator gives it; "" pins nothing (trust on first use)."""
+    return normalise_fingerprint(value) if value.strip() else ""
+
+
+def _switch(value: Any) -> Any:
+    """true/false as JSON, or as the compat form's text ("true", "false", "1", "0")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError("应为 true 或 false")
+
+
+Fingerprint = Annotated[str, AfterValidator(_fingerprint)]
+Switch = Annotated[bool, BeforeValidator(_switch)]
 
 
 class CenterInput(Input):
@@ -31,6 +53,10 @@ class CenterInput(Input):
     contactphone: Phone
     enable_date: OptionalDate = None
     expire_date: OptionalDate = None
+    # TLS to the agent (docs/security.md "TLS to site agents"): a fingerprint given out of band, checked on first
+    # contact (none: trust on first use); plain HTTP to an agent off this machine only when allowed here.
+    agent_cert_sha256: Fingerprint = ""
+    allow_plain_http: Switch = False
 
 
 def center_row(center: Center, ctx: Ctx, reveal: bool = False, org_name: str = "") -> dict[str, Any]:
@@ -48,6 +74,8 @@ def center_row(center: Center, ctx: Ctx, reveal: bool = False, org_name: str = "
         "contactphone": center.contactphone,
         "orgid_text": org_name,
         "simulated": center.simulated,
+        "agent_cert_sha256": center.agent_cert_sha256,
+        "allow_plain_http": center.allow_plain_http,
     }
 
 
@@ -99,12 +127,22 @@ async def update_center(ctx: Ctx, params: Mapping[str, Any]) -> Center:
     merged = {**center_row(center, ctx, reveal=False), **_present(params)}
     data = parse(CenterInput, merged)
     check_date_order(data.enable_date, data.expire_date, "enable_date", "expire_date")
-    for field, value in data.model_dump(exclude={"api_pwd"}).items():
+    repin(center, data, given=params.get("agent_cert_sha256") is not None)
+    for field, value in data.model_dump(exclude={"api_pwd", "agent_cert_sha256"}).items():
         setattr(center, field, value)
     if not keeps_secret(data.api_pwd):
         center.api_pwd = ctx.box.seal(data.api_pwd)
     await ctx.session.commit()
     return center
+
+
+def repin(center: Center, data: CenterInput, given: bool) -> None:
+    """A fingerprint given that is not the pinned one replaces the pin ("" forgets it): the certificate is fetched
+    and checked against it at the next contact. Another agent URL without a fingerprint is a new first use."""
+    if given and data.agent_cert_sha256 != center.agent_cert_sha256:
+        center.agent_cert_sha256, center.agent_cert_pem = data.agent_cert_sha256, ""
+    elif not given and data.pcapi_url != center.pcapi_url:
+        center.agent_cert_sha256, center.agent_cert_pem = "", ""
 
 
 async def delete_center(ctx: Ctx, center_id: str | None) -> Center:

@@ -11,6 +11,7 @@ import yaml
 from sqlalchemy import select
 
 from kboss import messages
+from kboss.audit import trail
 from kboss.catalog.centers import get_center
 from kboss.catalog.cluster_states import cluster_state
 from kboss.common.context import Ctx
@@ -43,6 +44,8 @@ class ClusterImport(Input):
 
 def cluster_row(cluster: Cluster, ctx: Ctx, controller_ip: str | None, reveal: bool = False) -> dict[str, Any]:
     show_secret = reveal and ctx.principal.is_admin
+    if show_secret and (cluster.clusterjoin or cluster.kubeconfig):
+        trail.note_reveal("cluster", cluster.id, [n for n in ("clusterjoin", "kubeconfig") if getattr(cluster, n)])
     return {
         "id": cluster.id,
         "name": cluster.name,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from kboss.audit import trail
 from kboss.catalog import device_states
 from kboss.catalog.centers import get_center, keeps_secret
 from kboss.common.context import Ctx
@@ -68,6 +69,8 @@ class DeviceInput(Input):
 
 def device_row(device: Device, ctx: Ctx, reveal: bool = False, cluster_name: str = "") -> dict[str, Any]:
     show_secret = reveal and ctx.principal.is_admin
+    if show_secret and (device.adminpwd or device.ssh_key):
+        trail.note_reveal("device", device.id, [n for n in ("adminpwd", "ssh_key") if getattr(device, n)])
     return {
         "id": device.id,
         "cpcid": device.cpcid,

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kboss.audit import trail
 from kboss.cli.users import _run
 from kboss.crypto import SecretBox, key_id
 from kboss.db.sealed import SealedCount, census, reseal_all
@@ -38,9 +39,12 @@ def _box() -> SecretBox:
     return SecretBox(get_settings().key_ring())
 
 
-async def _reseal(session: AsyncSession, box: SecretBox) -> list[SealedCount]:
+async def _reseal(session: AsyncSession, box: SecretBox, command: str) -> list[SealedCount]:
     counts = await reseal_all(session, box)
     await session.commit()
+    detail = {"command": f"keys {command}", "key": key_id(box.ring.primary), "secrets": sum(c.total for c in counts)}
+    event = trail.Event(trail.KEYS_ROTATE, actor=trail.cli_actor(), address=trail.LOCAL_ADDRESS, detail=detail)
+    await trail.record(session, event)
     return counts
 
 
@@ -81,21 +85,21 @@ def keys_rotate() -> None:
     assert box.ring.path is not None
     write_ring(box.ring.path, [secrets.token_urlsafe(48), *box.ring.current()])
     typer.echo(f"new key {key_id(box.ring.primary)} seals from now on")
-    _print(_run(lambda session: _reseal(session, box)), True)
+    _print(_run(lambda session: _reseal(session, box, "rotate")), True)
 
 
 @keys_app.command("reseal")
 def keys_reseal() -> None:
     """Every secret re-encrypted under the ring's first key (one transaction)."""
     box = _box()
-    _print(_run(lambda session: _reseal(session, box)), True)
+    _print(_run(lambda session: _reseal(session, box, "reseal")), True)
 
 
 @keys_app.command("prune")
 def keys_prune() -> None:
     """Drop every key but the first, once every secret opens with the first alone (re-encrypting first)."""
     box = _box()
-    counts = _run(lambda session: _reseal(session, box))
+    counts = _run(lambda session: _reseal(session, box, "prune"))
     _print(counts, True)
     older = [key_id(key) for key in box.ring.current()[1:]]
     if not older:

@@ -11,11 +11,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.accounts import auth, users
+from kboss.audit import trail
 from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
+from kboss.db.models import User
 from kboss.errors import KbossError
 from kboss.settings import get_settings
 
@@ -23,17 +26,27 @@ user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
 T = TypeVar("T")
 
 
-def _run(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate, run `action` in one session, and turn a domain error into its message and exit status 1."""
+def _run(action: Callable[[AsyncSession], Awaitable[T]], command: str = "", username: str = "") -> T:
+    """Migrate, run `action` in one session, and turn a domain error into its message and exit status 1. A
+    `command` is recorded in the audit trail, done or refused, as `cli:<os user>` from `local`."""
     url = get_settings().resolved_database_url()
     upgrade_sync(url)
 
     async def run() -> T:
         engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        outcome, code = trail.FAILED, "internal_error"
         try:
-            async with make_sessionmaker(engine)() as session:
-                return await action(session)
+            async with sessions() as session:
+                result = await action(session)
+            outcome, code = trail.OK, ""
+            return result
+        except KbossError as exc:
+            outcome, code = trail.outcome_of(exc.http_status), exc.code
+            raise
         finally:
+            if command:
+                await _audit(sessions, command, username, (outcome, code))
             await engine.dispose()
 
     try:
@@ -41,6 +54,16 @@ def _run(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     except KbossError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+
+
+async def _audit(sessions: trail.Sessions, command: str, username: str, ended: tuple[str, str]) -> None:
+    async with sessions() as session:
+        found = await session.execute(select(User.id, User.orgid).where(User.username == username))
+        user_id, orgid = found.first() or ("", "")
+    event = trail.Event(trail.USER_ADMIN, outcome=ended[0], code=ended[1], actor=trail.cli_actor(), orgid=orgid,
+                        target_type="user", target_id=user_id or username, address=trail.LOCAL_ADDRESS,
+                        detail={"command": f"user {command}", "username": username})  # fmt: skip
+    await trail.record(sessions, event)
 
 
 @user_app.command("create")
@@ -52,42 +75,42 @@ def user_create(
 ) -> None:
     """Create a user (and its organisation when missing)."""
     role = ROLE_ADMIN if admin else ROLE_MEMBER
-    user = _run(lambda session: auth.create_user(session, username, password, org, role))
+    user = _run(lambda session: auth.create_user(session, username, password, org, role), "create", username)
     typer.echo(f"created {user.role} {user.username} in organisation {org} ({user.orgid})")
 
 
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Refuse the user's logins and revoke every token of the user."""
-    _run(lambda session: users.set_disabled(session, username, True))
+    _run(lambda session: users.set_disabled(session, username, True), "disable", username)
     typer.echo(f"disabled {username}; every session of the user is revoked")
 
 
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Let a disabled user log in again."""
-    _run(lambda session: users.set_disabled(session, username, False))
+    _run(lambda session: users.set_disabled(session, username, False), "enable", username)
     typer.echo(f"enabled {username}")
 
 
 @user_app.command("set-role")
 def user_set_role(username: str, role: str = typer.Argument(..., help=f"{ROLE_ADMIN} or {ROLE_MEMBER}")) -> None:
     """Change the user's role; every token of the user is revoked."""
-    _run(lambda session: users.set_role(session, username, role))
+    _run(lambda session: users.set_role(session, username, role), "set-role", username)
     typer.echo(f"{username} is now {role}; every session of the user is revoked")
 
 
 @user_app.command("set-password")
 def user_set_password(username: str, password: str = typer.Option(..., prompt=True, hide_input=True)) -> None:
     """Set the user's password; every token of the user is revoked."""
-    _run(lambda session: users.set_password(session, username, password))
+    _run(lambda session: users.set_password(session, username, password), "set-password", username)
     typer.echo(f"password of {username} changed; every session of the user is revoked")
 
 
 @user_app.command("signout")
 def user_signout(username: str) -> None:
     """Revoke every token of the user (sign out everywhere)."""
-    _run(lambda session: users.sign_out(session, username))
+    _run(lambda session: users.sign_out(session, username), "signout", username)
     typer.echo(f"every session of {username} is revoked")
 
 
@@ -96,5 +119,5 @@ def user_unlock(
     username: str, address: str = typer.Option("", help="also lift the throttling of this client address")
 ) -> None:
     """Lift a login lockout or backoff of a username (and of a client address)."""
-    cleared = _run(lambda session: users.unlock(session, username, address))
+    cleared = _run(lambda session: users.unlock(session, username, address), "unlock", username)
     typer.echo(f"unlocked: {', '.join(cleared)}" if cleared else f"nothing to unlock for {username}")

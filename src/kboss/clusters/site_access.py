@@ -15,11 +15,14 @@ import httpx
 
 from kboss.clusters import records
 from kboss.db.models import Center
-from kboss.operations.steps import DeviceAccess, OpEnv, StepContext, StepFailed, StepOutcome
+from kboss.operations.steps import CenterAccess, DeviceAccess, OpEnv, StepContext, StepFailed, StepOutcome
+from kboss.sites.audited import AuditedSite
 from kboss.sites.client import SiteClient
+from kboss.sites.pinning import ensure_pinned
 from kboss.sites.protocol import CHANGED, FAILED, Site, StepReport
 from kboss.sites.simulated.machines import DEMO_MACHINES, SimulatedMachines
 from kboss.sites.simulated.site import SimulatedSiteClient
+from kboss.sites.trust import AgentTrust
 
 Transport = Callable[[], httpx.AsyncBaseTransport]
 
@@ -35,18 +38,42 @@ class SiteEnv(OpEnv):
 
 @asynccontextmanager
 async def open_site(ctx: StepContext, center_id: str) -> AsyncIterator[Site]:
-    """The site of a center of the operation's org, for the length of one call or a few."""
-    env = ctx.env_as(SiteEnv)
+    """The site of a center of the operation's org, for the length of one call or a few. Its changing calls are
+    recorded in the audit trail once the site is closed (and the simulated site's session with it)."""
     center = await ctx.center(center_id)
+    op = ctx.operation
+    audited: AuditedSite | None = None
+    try:
+        async with _site(ctx, center) as site:
+            audited = AuditedSite(site, op.orgid, center.id, op.cluster_id or "", actor=f"operation:{op.id}")
+            yield audited
+    finally:
+        if audited is not None:
+            await audited.settle(ctx.sessions)
+
+
+@asynccontextmanager
+async def _site(ctx: StepContext, center: CenterAccess) -> AsyncIterator[Site]:
+    env = ctx.env_as(SiteEnv)
     if not center.simulated:
+        trust = await _trust(ctx, center.id)
         transport = env.transport() if env.transport else None
-        async with SiteClient(center.pcapi_url, center.api_user, center.api_password, transport=transport) as agent:
+        agent = SiteClient(center.pcapi_url, center.api_user, center.api_password, trust=trust, transport=transport)
+        async with agent:
             yield agent
         return
     async with ctx.sessions() as session:
         row = await session.get_one(Center, center.id)
         async with SimulatedSiteClient(row, session, ctx.operation.cluster_id, env.machines) as simulated:
             yield simulated
+
+
+async def _trust(ctx: StepContext, center_id: str) -> AgentTrust:
+    """The center's pinned certificate (pinned now, on first use of an https agent) and plain-HTTP permission."""
+    async with ctx.sessions() as session:
+        row = await session.get_one(Center, center_id)
+        await session.commit()  # no transaction held open across a first handshake
+    return await ensure_pinned(ctx.sessions, row)
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kboss.audit import trail
 from kboss.catalog.centers import get_center
 from kboss.catalog.clusters import get_cluster
 from kboss.common.context import Ctx
@@ -228,7 +229,11 @@ async def usernames(ctx: Ctx, user_ids: set[str]) -> dict[str, str]:
 
 
 def _password(instance: Instance, ctx: Ctx, reveal: bool) -> str:
-    return ctx.box.open(instance.source_authpasswd) if reveal and ctx.principal.is_admin else MASK
+    if not (reveal and ctx.principal.is_admin):
+        return MASK
+    if instance.source_authpasswd:
+        trail.note_reveal("instance", instance.id, ["source_authpasswd"])
+    return ctx.box.open(instance.source_authpasswd)
 
 
 def instance_row(

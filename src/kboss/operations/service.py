@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kboss.audit import trail
 from kboss.common.context import Ctx
 from kboss.common.records import get_owned
 from kboss.db.cas import compare_and_set
@@ -102,7 +103,20 @@ async def start_operation(
     ctx.session.add(OperationHistory(operation_id=op.id, from_state="", to_state=PENDING, reason=reason, actor=who))
     await publish(ctx.session, CLAIMABLE_TOPIC, op.id)  # a worker of any process starts it now
     await ctx.session.commit()
+    await _audit(ctx, trail.OPERATION_START, op)
     return op
+
+
+async def _audit(ctx: Ctx, action: str, op: Operation) -> None:
+    """The audit event of a start, retry or cancel (after the caller's commit: SQLite allows one writer)."""
+    try:  # a session that expires on commit cannot lazily reload here: the act stands, unrecorded, and is logged
+        detail = {"kind": op.kind, "cluster_id": op.cluster_id, "device_ids": list(op.device_ids)}
+        event = trail.Event(action, target_type="operation", target_id=op.id, address=trail.current_address(),
+                            detail={**detail, "attempt": op.attempt})  # fmt: skip
+    except Exception:
+        trail.log.exception("could not describe operation for the audit trail (%s)", action)
+        return
+    await trail.record(ctx.session, event.by(ctx.principal))
 
 
 async def get_operation(ctx: Ctx, op_id: str | None) -> Operation:
@@ -154,6 +168,7 @@ async def retry_operation(ctx: Ctx, op_id: str) -> Operation:
     }
     reason = f"{ctx.principal.username} 请求重试 (第 {op.attempt + 1} 次执行)"
     await transition(ctx.session, op, PENDING, reason, ctx.principal.username, also=also)
+    await _audit(ctx, trail.OPERATION_RETRY, op)
     return op
 
 
@@ -164,6 +179,7 @@ async def cancel_operation(ctx: Ctx, op_id: str) -> Operation:
     who = ctx.principal.username
     if op.state == PENDING:
         await transition(ctx.session, op, CANCELLED, f"{who} 在开始前取消", who, claimed_by=None)
+        await _audit(ctx, trail.OPERATION_CANCEL, op)
         return op
     if op.state != RUNNING:
         check_transition(op.id, op.state, CANCELLED)
@@ -180,6 +196,7 @@ async def cancel_operation(ctx: Ctx, op_id: str) -> Operation:
             raise OperationConflict(f"操作 {op_id} 的状态已改变,请刷新后重试")
         await note(ctx.session, op, f"{who} 请求取消", who)
         await ctx.session.commit()
+        await _audit(ctx, trail.OPERATION_CANCEL, op)
     return await _fresh(ctx, op_id)
 
 

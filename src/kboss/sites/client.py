@@ -14,6 +14,12 @@ the agent's error code only:
 Secrets (the kubeconfig) travel in POST bodies only, never in URLs, which end up in access logs. A center marked
 `simulated` has no agent to call: `for_center` refuses it instead of silently calling something else; the
 services ask `kboss.sites.simulated.site.site_for_center`, which gives such a center (only) the in-memory site.
+
+Transport (`AgentTrust`, docs/security.md "TLS to site agents"): an `https` agent is trusted only through the
+certificate its center pins (`kboss.sites.tls.pinned_context`); another certificate fails the handshake, before any
+request is written, and becomes `SiteCertificateChanged`. An https center with nothing pinned yet is pinned first
+(`settle`, run on `async with`: `kboss.sites.pinning.ensure_pinned`); without a pin no connection is made. Plain
+`http` to an agent off this machine is refused before connecting (`InsecureSite`) unless the center allows it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -30,8 +36,10 @@ from kboss.crypto import SecretBox
 from kboss.db.models import Center
 from kboss.errors import ClusterUnreachable, NotFound, UpstreamError
 from kboss.redaction import Redactor
+from kboss.sites import tls
 from kboss.sites.events import read_events
 from kboss.sites.protocol import FAILED, ClosedOnExit, NodeAnswer, OnLine, StepReport, pods_left
+from kboss.sites.trust import AgentTrust, Settle, certificate_refusal, certificate_refused, refuse_plain_http
 from kboss.wire.plan import Role
 
 PCAPI = "/pcapi/api/v1/cluster/common"
@@ -81,29 +89,74 @@ class SiteClient(ClosedOnExit):
     """Use as `async with SiteClient.for_center(center, box) as site:`; the connection pool is closed on exit."""
 
     def __init__(
-        self, base_url: str, user: str, password: str, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        *,
+        trust: AgentTrust | None = None,
+        settle: Settle | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.trust = trust or AgentTrust()
+        refuse_plain_http(self.base_url, self.trust)  # before any connection is even attempted
+        self._settle = settle
         self._redact = Redactor([password])
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=httpx.BasicAuth(user, password),
-            timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS),
-            trust_env=False,  # no proxy from the environment between the platform and its sites
-            verify=_tls(),
-            transport=transport,
-        )
+        self._auth = httpx.BasicAuth(user, password)
+        self._transport = transport
+        # Made on first use, once the pin is known (`__aenter__` may have to settle it first).
+        self._http_client: httpx.AsyncClient | None = None
 
     @classmethod
     def for_center(
-        cls, center: Center, box: SecretBox, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        center: Center,
+        box: SecretBox,
+        transport: httpx.AsyncBaseTransport | None = None,
+        settle: Settle | None = None,
     ) -> SiteClient:
         if center.simulated:
             raise SimulatedCenter(f"算力中心 {center.name} 是模拟站点,没有真实的站点服务可调用")
-        return cls(center.pcapi_url, center.api_user, box.open(center.api_pwd), transport=transport)
+        password = box.open(center.api_pwd)
+        return cls(
+            center.pcapi_url, center.api_user, password, trust=AgentTrust.of(center), settle=settle, transport=transport
+        )
+
+    async def __aenter__(self) -> Self:
+        if self._settle is not None and self._https and not self.trust.cert_pem:
+            self.trust = await self._settle()
+        return self
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
+
+    @property
+    def _https(self) -> bool:
+        return self.base_url.lower().startswith("https://")
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                auth=self._auth,
+                timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS),
+                trust_env=False,  # no proxy from the environment between the platform and its sites
+                # A given transport (tests) brings its own TLS, if any; httpx ignores `verify` then.
+                verify=self._verify() if self._transport is None else True,
+                transport=self._transport,
+            )
+        return self._http_client
+
+    def _verify(self) -> ssl.SSLContext:
+        if not self._https:
+            return _tls()  # unused for http; httpx wants a context all the same
+        if not self.trust.cert_pem:
+            # Never fall back to unpinned TLS: the factories pin first (`kboss.sites.pinning`).
+            raise UpstreamError(f"站点服务 {self.base_url} 的 TLS 证书尚未固定,未连接")
+        return tls.pinned_context(self.trust.cert_pem)
 
     # -- machines ------------------------------------------------------------------------------------
 
@@ -265,6 +318,8 @@ class SiteClient(ClosedOnExit):
             try:
                 return await send()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if certificate_refused(exc):
+                    raise await self._certificate_refusal(exc) from None
                 if attempt == attempts:
                     raise SiteUnreachable(f"无法连接站点服务 {self.base_url}: {self._cause(exc)}", sent=False) from None
                 await asyncio.sleep(0.5 * attempt)
@@ -290,6 +345,10 @@ class SiteClient(ClosedOnExit):
 
     def _cause(self, exc: BaseException) -> str:
         return self._redact(str(exc).strip() or exc.__class__.__name__)
+
+    async def _certificate_refusal(self, exc: BaseException) -> UpstreamError:
+        refusal = await certificate_refusal(self.base_url, self.trust, self._cause(exc))
+        return refusal or SiteUnreachable(f"站点服务 {self.base_url} 的 TLS 握手失败: {self._cause(exc)}", sent=False)
 
 
 def _mapping(data: Any) -> dict[str, Any]:

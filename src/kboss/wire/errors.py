@@ -51,6 +51,8 @@ TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
 }
 
 COMPAT_PREFIXES = ("/dev/cpcc/", "/computing/")
+# Where `_failure` leaves the error's code and HTTP status in the request's scope.
+FAILURE_KEY = "kboss.failure"
 SITE_PREFIX = "/pcapi/"
 
 
@@ -65,6 +67,8 @@ def ok(message: str, data: Any) -> JSONResponse:
 def _failure(
     request: Request, http_status: int, code: str, message: str, data: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    # For the audit trail (`kboss.api.audit`): compat failures answer HTTP 200, so the status alone does not tell.
+    request.scope[FAILURE_KEY] = (code, http_status)
     path = request.url.path
     if path.startswith(COMPAT_PREFIXES):
         return envelope(False, message, data)

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from fastapi.responses import JSONResponse
 
+from kboss.api.audit import note_center_reveals
 from kboss.api.compat.registry import Handler, compat
 from kboss.catalog import centers, clusters, components, devices, labels
 from kboss.common.context import Ctx
@@ -80,6 +81,7 @@ for _path, _handler in {**SAVES, **DELETES}.items():
 @compat(f"{CPCC}/cpclist/get_cpclist.dspy")
 async def get_cpclist(ctx: Ctx, params: dict[str, Any]) -> JSONResponse:
     data = await centers.list_centers(ctx, page_from_params(params), flag(params, "reveal"))
+    note_center_reveals(ctx, flag(params, "reveal"), data["rows"])
     return ok("算力中心数据查询成功", data)
 
 

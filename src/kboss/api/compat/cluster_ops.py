@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from kboss.api.compat.registry import compat
 from kboss.api.deps import request_state
+from kboss.audit import trail
 from kboss.clusters import ops as cluster_ops
 from kboss.clusters import reads
 from kboss.common.context import Ctx
@@ -76,6 +77,8 @@ async def _answer(ctx: Ctx, params: dict[str, Any], endpoint: Endpoint) -> JSONR
     if endpoint.leaves_cluster:
         data["clusterid"] = None
     if endpoint.with_join:
+        if settled.join_command:  # the spec answers the join command: a secret shown
+            trail.note_reveal("cluster", settled.operation.cluster_id or "", ["clusterjoin"])
         return ok(f"{endpoint.done}\n加入集群凭证: {settled.join_command}", data)
     return ok(endpoint.done, data)
 

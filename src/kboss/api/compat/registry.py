@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kboss.api.deps import open_context
+from kboss.audit import trail
 from kboss.common.context import Ctx
 from kboss.common.validation import screen_params
 from kboss.errors import NotFound
@@ -49,6 +50,9 @@ async def dispatch(request: Request) -> Response:
     if handler is None:
         raise NotFound(f"没有这个接口: {path}")
     params = await request_params(request)
+    note = trail.current()
+    if note is not None:
+        note.params = params  # the audit trail keeps the names sent and the target's id, never a value
     screen_params(params)  # no surrogate or non-string id reaches a handler or the database
     async with open_context(request, params) as ctx:
         required.check(path, params)  # after the login check, before the handler reads or writes anything

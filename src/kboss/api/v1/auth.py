@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from kboss.accounts import login as logins
 from kboss.api.deps import SESSION_COOKIE, CurrentUser, State, bearer_token, client_address
+from kboss.audit import trail
+from kboss.errors import KbossError
 from kboss.wire.errors import TOO_MANY_ATTEMPTS
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -38,17 +41,29 @@ def _set_cookie(request: Request, response: Response, token: str, max_age: int) 
 
 @router.post("/login", responses=TOO_MANY_ATTEMPTS)
 async def login(body: LoginBody, request: Request, state: State, response: Response) -> TokenOut:
+    _audited(trail.AUTH_LOGIN, actor=body.username)  # a failure names the account tried, never the password
     address = client_address(request)
     token = await logins.login(state.sessions, state.logins, state.tokens, body.username, body.password, address)
+    trail.note_principal(await state.tokens.principal(token))  # cached: the next request costs no more
     _set_cookie(request, response, token, state.settings.token_ttl_seconds)
     return TokenOut(access_token=token)
+
+
+def _audited(action: str, actor: str = "") -> None:
+    """Record this request as `action` rather than as a plain write."""
+    note = trail.current()
+    if note is not None:
+        note.action, note.actor = action, actor[:128]
 
 
 @router.post("/logout", status_code=204)
 async def logout(request: Request, state: State, response: Response) -> None:
     """Revokes the token of the request (header or cookie) on every process, and drops the cookie."""
+    _audited(trail.AUTH_LOGOUT)
     token = bearer_token(request)
     if token:
+        with contextlib.suppress(KbossError):
+            trail.note_principal(await state.tokens.principal(token))
         await state.tokens.revoke(token)
     secure = request.url.scheme == "https"
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure)
@@ -59,6 +74,7 @@ async def change_password(
     body: PasswordBody, principal: CurrentUser, request: Request, state: State, response: Response
 ) -> TokenOut:
     """Every token of the caller is revoked; the answer (and the cookie) is this session's new one."""
+    _audited(trail.AUTH_PASSWORD)
     passwords = (body.old_password, body.new_password)
     address = client_address(request)
     token = await logins.change_password(state.sessions, state.logins, state.tokens, principal, passwords, address)

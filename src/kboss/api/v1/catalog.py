@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Path, Query
 
+from kboss.api.audit import note_center_reveals
 from kboss.api.deps import CtxDep
 from kboss.catalog import centers, clusters, components, devices, labels
 from kboss.common.context import Ctx
@@ -30,7 +31,9 @@ RowsQuery = Query(100, ge=1, le=MAX_ROWS)
 async def list_centers(
     ctx: CtxDep, page: int = PageQuery, rows: int = RowsQuery, sort: str = "", reveal: bool = False
 ) -> dict[str, Any]:
-    return await centers.list_centers(ctx, _page(page, rows, sort), reveal)
+    listed = await centers.list_centers(ctx, _page(page, rows, sort), reveal)
+    note_center_reveals(ctx, reveal, listed["rows"])
+    return listed
 
 
 class NewCenter(centers.CenterInput):
@@ -50,7 +53,9 @@ async def create_center(ctx: CtxDep, body: NewCenter) -> dict[str, Any]:
 
 @router.get("/centers/{center_id}")
 async def get_center(ctx: CtxDep, center_id: str, reveal: bool = False) -> dict[str, Any]:
-    return centers.center_row(await centers.get_center(ctx, center_id, "id"), ctx, reveal)
+    row = centers.center_row(await centers.get_center(ctx, center_id, "id"), ctx, reveal)
+    note_center_reveals(ctx, reveal, [row])
+    return row
 
 
 @router.patch("/centers/{center_id}")

@@ -32,7 +32,9 @@ from kboss.kube.instance_spec import InstanceSpec
 from kboss.kube.labels import check_unlabel
 from kboss.kube.manifests import build_objects, object_refs
 from kboss.kube.metrics import UNKNOWN
+from kboss.sites.audited import AuditedSite
 from kboss.sites.client import SimulatedCenter, SiteClient
+from kboss.sites.pinning import ensure_pinned
 from kboss.sites.protocol import (
     CHANGED,
     FAILED,
@@ -363,9 +365,13 @@ def _recorded_facts(device: Device) -> dict[str, Any]:
 def site_for_center(center: Center, box: SecretBox, session: AsyncSession, cluster_id: str | None = None) -> Site:
     """The client to a center's site: the agent over HTTP, or — only for a center marked simulated — the
     in-memory simulated site. A real center never gets the simulated one."""
+    site: Site
     if center.simulated:
-        return SimulatedSiteClient(center, session, cluster_id)
-    return SiteClient.for_center(center, box)
+        site = SimulatedSiteClient(center, session, cluster_id)
+    else:
+        # An https agent with nothing pinned is pinned when the client is entered, before anything is sent.
+        site = SiteClient.for_center(center, box, settle=lambda: ensure_pinned(session, center))
+    return AuditedSite(site, center.orgid, center.id, cluster_id or "", sessions=session)
 
 
 __all__ = ["SimulatedSiteClient", "forget", "node_name", "site_for_center"]

@@ -8,7 +8,7 @@ import { remember, withoutBlank } from "./common.js";
 import { listPage } from "./list.js";
 
 // A simulated center has no site agent: these fields are hidden for it, and not sent.
-const AGENT_FIELDS = ["pcapi_url", "api_user", "api_pwd"];
+const AGENT_FIELDS = ["pcapi_url", "api_user", "api_pwd", "agent_cert_sha256", "allow_plain_http"];
 
 function centerFields(center) {
   const editing = Boolean(center);
@@ -36,6 +36,23 @@ function centerFields(center) {
       autocomplete: "new-password",
       hint: editing ? t("form.secretKeep") : undefined,
     },
+    // TLS to the agent (docs/security.md): blank pins the certificate seen at first contact.
+    {
+      name: "agent_cert_sha256",
+      label: t("center.certFingerprint"),
+      value: c.agent_cert_sha256,
+      placeholder: "AB:CD:…",
+      wide: true,
+      hint: t("center.certFingerprintHint"),
+    },
+    {
+      name: "allow_plain_http",
+      label: t("center.allowPlainHttp"),
+      type: "checkbox",
+      value: c.allow_plain_http,
+      wide: true,
+      hint: t("center.allowPlainHttpHint"),
+    },
     { name: "contactname", label: t("center.contactname"), required: true, value: c.contactname },
     { name: "contactphone", label: t("center.contactphone"), required: true, value: c.contactphone, type: "tel" },
     { name: "enable_date", label: t("center.enable_date"), type: "date", value: c.enable_date },
@@ -55,6 +72,14 @@ function withoutAgent(values, simulated) {
   if (!simulated) return values;
   const out = { ...values };
   for (const name of AGENT_FIELDS) delete out[name];
+  return out;
+}
+
+// An edit sends the fingerprint only when it was changed: a new agent URL with the fingerprint untouched is then a
+// new first use (the API forgets the pin), and a changed fingerprint replaces the pin.
+function edited(values, center) {
+  const out = withoutBlank(values, ["api_pwd"]);
+  if (out.agent_cert_sha256 === (center.agent_cert_sha256 || "")) delete out.agent_cert_sha256;
   return out;
 }
 
@@ -115,7 +140,7 @@ export async function render(ctx) {
       // left out, which keeps the stored one.
       onSubmit: (values) =>
         center
-          ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutAgent(withoutBlank(values, ["api_pwd"]), center.simulated))
+          ? api.patch(`/api/v1/centers/${seg(center.id)}`, withoutAgent(edited(values, center), center.simulated))
           : api.post("/api/v1/centers", withoutAgent(values, values.simulated)),
     };
     return list.save(dialog, { done: center ? "toast.saved" : "toast.added" });
