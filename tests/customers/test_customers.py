@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from kboss.cli.users import user_app
 from kboss.db.models import Org
+from kboss.settings import get_settings
 from tests.api.test_compat_catalog import CENTER, CPCC
 from tests.support.api import Api, User, running_api
 
@@ -112,3 +116,22 @@ async def test_a_center_is_published_to_all_or_to_chosen_customers(api: Api) -> 
     assert bad.status_code == 422 and "customers" in bad.text
     assert (await post("publish", "all", other)).status_code == 404  # another provider's center
     assert (await api.http.get(f"{url}/publication", headers=provider.headers)).json()["all"] is False
+
+
+async def test_the_command_line_makes_a_customer_of_a_provider(api: Api, db_url: str) -> None:
+    provider = await api.user("alice", "acme")
+    args = ["create", "--username", "buyer", "--password", "pass-word-1", "--org", "甲客户", "--customer-of", "acme"]
+    env = {"KBOSS_DATABASE_URL": db_url}
+    get_settings.cache_clear()
+    made = await asyncio.to_thread(CliRunner().invoke, user_app, args, env=env, catch_exceptions=False)
+    assert made.exit_code == 0 and "created customer organisation 甲客户" in made.output, made.output
+    me = (await api.http.get("/api/v1/auth/me", headers=(await _login(api, "buyer")).headers)).json()
+    assert me["org_kind"] == "customer" and me["role"] == "admin"
+    listed = (await api.http.get(CUSTOMERS, headers=provider.headers)).json()["rows"]
+    assert [row["name"] for row in listed] == ["甲客户"]
+
+    args[2], args[-1] = "buyer2", "no-such-provider"
+    get_settings.cache_clear()
+    refused = await asyncio.to_thread(CliRunner().invoke, user_app, args, env=env, catch_exceptions=False)
+    assert refused.exit_code == 1 and "服务商组织不存在: no-such-provider" in refused.output
+    get_settings.cache_clear()

@@ -11,6 +11,7 @@ from sqlalchemy import exists, select
 
 from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.published import buyable_center, visible_centers
 from kboss.common.records import date_text, get_owned
 from kboss.common.validation import HttpUrl, Input, OptionalDate, Phone, Secret, Text, check_date_order, parse
 from kboss.crypto import mask
@@ -79,11 +80,40 @@ def center_row(center: Center, ctx: Ctx, reveal: bool = False, org_name: str = "
     }
 
 
+def published_row(center: Center, provider_name: str = "") -> dict[str, Any]:
+    """A center as a customer sees it: what it is and whom to contact, nothing of how kboss reaches its agent."""
+    return {
+        "id": center.id,
+        "name": center.name,
+        "orgid": center.orgid,
+        "pcapi_url": "",
+        "api_user": "",
+        "api_pwd": "",
+        "enable_date": date_text(center.enable_date),
+        "expire_date": date_text(center.expire_date),
+        "contactname": center.contactname,
+        "contactphone": center.contactphone,
+        "orgid_text": provider_name,
+        "simulated": center.simulated,
+    }
+
+
 async def list_centers(ctx: Ctx, page: Page, reveal: bool = False) -> dict[str, Any]:
-    query = select(Center).where(Center.orgid == ctx.orgid)
+    """The caller's centers; for a customer, the centers its provider published to it (`published_row`)."""
+    query = select(Center).where(visible_centers(ctx.principal))
     query = query.order_by(*order_by(SORTABLE, page.sort, [Center.created_at, Center.id]))
-    org_name = await ctx.session.scalar(select(Org.name).where(Org.id == ctx.orgid)) or ""
+    owner = ctx.principal.catalog_orgid
+    org_name = await ctx.session.scalar(select(Org.name).where(Org.id == owner)) or ""
+    if ctx.principal.is_customer:
+        return await paged_rows(ctx.session, query, page, lambda c: published_row(c, org_name))
     return await paged_rows(ctx.session, query, page, lambda c: center_row(c, ctx, reveal, org_name))
+
+
+async def read_center(ctx: Ctx, center_id: str, reveal: bool = False) -> dict[str, Any]:
+    """One center's row; a customer reads a center published to it as `published_row`."""
+    if ctx.principal.is_customer:
+        return published_row(await buyable_center(ctx, center_id, "id"))
+    return center_row(await get_center(ctx, center_id, "id"), ctx, reveal)
 
 
 async def get_center(ctx: Ctx, center_id: str | None, param: str = "cpcid") -> Center:

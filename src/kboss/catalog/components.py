@@ -14,6 +14,7 @@ from kboss.catalog.centers import get_center
 from kboss.catalog.clusters import get_cluster
 from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.published import buyable_center
 from kboss.common.records import get_owned, time_text
 from kboss.common.validation import Input, NonNegInt, Text, parse
 from kboss.db.cas import matched
@@ -108,15 +109,29 @@ async def _stocks(ctx: Ctx, component_ids: list[str]) -> dict[str, list[tuple[Co
     return grouped
 
 
+def offer_row(component: Component, stocks: list[tuple[ComponentStock, str]]) -> dict[str, Any]:
+    """A component as a customer sees it: an offer, in stock or not per cluster, never the stock's numbers (they
+    would tell one customer what the others hold)."""
+    row = component_row(component, stocks)
+    for name in ("stock", "consumed"):
+        del row[name]
+    row["in_stock"] = any(s.stock > s.consumed for s, _ in stocks)
+    row["import_export"] = [
+        {"clusterid": s.clusterid, "clustername": name, "in_stock": s.stock > s.consumed} for s, name in stocks
+    ]
+    return row
+
+
 async def list_components(ctx: Ctx, center_id: str | None, page: Page) -> dict[str, Any]:
-    center = await get_center(ctx, center_id)
-    query = select(Component).where(Component.orgid == ctx.orgid, Component.cpcid == center.id)
+    """The center's components; for a customer, the offers of a center published to it (`offer_row`)."""
+    center = await buyable_center(ctx, center_id)
+    query = select(Component).where(Component.orgid == center.orgid, Component.cpcid == center.id)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Component.type, Component.model]))
     result = await paged_rows(ctx.session, query, page, lambda c: {"component": c})
     stocks = await _stocks(ctx, [row["component"].id for row in result["rows"]])
+    shape = offer_row if ctx.principal.is_customer else component_row
     result["rows"] = [
-        {**component_row(row["component"], stocks[row["component"].id]), "row_num_": row["row_num_"]}
-        for row in result["rows"]
+        {**shape(row["component"], stocks[row["component"].id]), "row_num_": row["row_num_"]} for row in result["rows"]
     ]
     return result
 

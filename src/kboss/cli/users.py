@@ -11,15 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.accounts import auth, users
 from kboss.audit import trail
 from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER
+from kboss.customers import service as customers
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
-from kboss.db.models import User
-from kboss.errors import KbossError
+from kboss.db.models import Org, User
+from kboss.errors import KbossError, NotFound
 from kboss.settings import get_settings
 
 user_app = typer.Typer(help="Users and organisations", no_args_is_help=True)
@@ -72,11 +73,28 @@ def user_create(
     password: str = typer.Option(..., prompt=True, hide_input=True),
     org: str = typer.Option(..., help="organisation name; created when missing"),
     admin: bool = typer.Option(False, "--admin", help="organisation administrator"),
+    customer_of: str = typer.Option(
+        "",
+        "--customer-of",
+        help="make ORG a new customer organisation of this provider (name or id); the user is its admin",
+    ),
 ) -> None:
-    """Create a user (and its organisation when missing)."""
+    """Create a user (and its organisation when missing), or with --customer-of a customer org and its admin."""
+    if customer_of:
+        customer = _run(lambda session: _customer(session, customer_of, org, username, password), "create", username)
+        typer.echo(f"created customer organisation {org} ({customer.id}) of {customer_of}, admin {username}")
+        return
     role = ROLE_ADMIN if admin else ROLE_MEMBER
     user = _run(lambda session: auth.create_user(session, username, password, org, role), "create", username)
     typer.echo(f"created {user.role} {user.username} in organisation {org} ({user.orgid})")
+
+
+async def _customer(session: AsyncSession, provider: str, name: str, username: str, password: str) -> Org:
+    found = await session.scalar(select(Org.id).where(or_(Org.name == provider, Org.id == provider)))
+    if found is None:
+        raise NotFound(f"服务商组织不存在: {provider}")
+    org, _ = await customers.add_customer(session, found, name, username, password)
+    return org
 
 
 @user_app.command("disable")

@@ -21,7 +21,7 @@ from kboss.clusters import ops
 from kboss.common.context import Ctx
 from kboss.errors import InvalidParameter
 from kboss.instances.boards import require_node
-from kboss.instances.records import end_reads, find_cluster, kubeconfig_of, site_for
+from kboss.instances.records import end_reads, find_owned_cluster, kubeconfig_of, site_for
 from kboss.kube.nodes import validate_node_name
 from kboss.operations.service import start_operation
 from kboss.operations.states import DEFAULT_TIMEOUTS
@@ -60,7 +60,7 @@ async def start_drain_node(ctx: Ctx, cluster_id: str, node: str, params: Mapping
     seconds = drain_seconds_of(params.get("timeout_seconds"))
     _refuse_force(params.get("force"))
     await ops.release_abandoned(ctx.session, ctx.orgid)
-    center, cluster = await find_cluster(ctx, None, cluster_id)
+    center, cluster = await find_owned_cluster(ctx, None, cluster_id)
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
     async with site_for(ctx, center, cluster) as site:

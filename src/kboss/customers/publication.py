@@ -10,22 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select
+from sqlalchemy import delete, select
 
-from kboss.common.context import Ctx, Principal
+from kboss.common.context import Ctx
 from kboss.customers.service import get_customer, require_provider_admin
 from kboss.db.models import ORG_CUSTOMER, Center, CenterCustomer, Org
 from kboss.errors import InvalidParameter, NotFound
 
 ALL = "all"
-
-
-def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """The centers a caller may see: its org's own, or for a customer those its provider published to it."""
-    if not principal.is_customer:
-        return Center.orgid == principal.orgid
-    chosen = exists().where(CenterCustomer.center_id == Center.id, CenterCustomer.customer_id == principal.orgid)
-    return (Center.orgid == principal.catalog_orgid) & or_(Center.published_all, chosen)
 
 
 async def publish(ctx: Ctx, center_id: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from kboss.common.context import Ctx
 from kboss.db.models_instances import Instance
 from kboss.errors import InvalidParameter, NotFound, UpstreamError
 from kboss.instances.health import owns
-from kboss.instances.records import end_reads, find_cluster, instances_in_cluster, kubeconfig_of, site_for
+from kboss.instances.records import end_reads, find_owned_cluster, instances_in_cluster, kubeconfig_of, site_for
 from kboss.kube.capacity import GPU_MODEL_LABEL_KEYS, GPU_RESOURCE
 from kboss.kube.labels import parse_node_label, validate_label_key
 from kboss.kube.nodes import validate_node_name
@@ -44,7 +44,7 @@ NODE_CHECK_SECONDS = 15.0  # a node list, before changing a node: a person (or a
 
 async def pod_board(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> dict[str, Any]:
     """Every pod for an admin; a member sees the pods of their own instances only."""
-    center, cluster = await find_cluster(ctx, cpcid, clusterid)
+    center, cluster = await find_owned_cluster(ctx, cpcid, clusterid)
     mine_only = not ctx.principal.is_admin
     instances = await instances_in_cluster(ctx, cluster.id, mine_only=mine_only)
     kubeconfig = kubeconfig_of(ctx, cluster)
@@ -123,7 +123,7 @@ def _limits(instance: Instance | None) -> dict[str, str]:
 
 
 async def node_details(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> list[dict[str, Any]]:
-    center, cluster = await find_cluster(ctx, cpcid, clusterid)
+    center, cluster = await find_owned_cluster(ctx, cpcid, clusterid)
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
     async with site_for(ctx, center, cluster) as site:
@@ -231,7 +231,7 @@ async def set_node_label(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidParameter("opt", "应为 label (绑定) 或 unlabel (解绑)")
     node = validate_node_name(str(params.get("worker_node") or params.get("node_name") or ""), "worker_node")
     label = _checked_label(params.get("label"), opt)
-    center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
+    center, cluster = await find_owned_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
     async with site_for(ctx, center, cluster) as site:
@@ -261,7 +261,7 @@ async def switch_node_state(ctx: Ctx, params: Mapping[str, Any]) -> dict[str, An
         # Refused rather than ignored: a caller asking for a drain here must not get a mere cordon.
         raise InvalidParameter("drain", "排空节点是一项操作: POST /api/v1/clusters/{id}/nodes/{node}/drain")
     node = validate_node_name(str(params.get("node_name") or params.get("worker_node") or ""), "node_name")
-    center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
+    center, cluster = await find_owned_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     kubeconfig = kubeconfig_of(ctx, cluster)
     await end_reads(ctx)
     async with site_for(ctx, center, cluster) as site:

@@ -22,9 +22,8 @@ from typing import Any
 from sqlalchemy import select
 
 from kboss import messages
-from kboss.catalog.centers import get_center
-from kboss.catalog.clusters import get_cluster
 from kboss.common.context import Ctx
+from kboss.common.published import buyable_center, buyable_cluster, visible_centers
 from kboss.db.models import Center, Cluster, Component, ComponentStock
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, UpstreamError
@@ -163,9 +162,8 @@ def stock_check(offers: Sequence[stock.Offer], product: Mapping[str, Any]) -> tu
 
 
 async def holds_in(ctx: Ctx, clusterid: str) -> Holds:
-    query = select(Instance).where(
-        Instance.orgid == ctx.orgid, Instance.clusterid == clusterid, Instance.state.in_(IN_PROGRESS)
-    )
+    # Every org's orders in progress on the cluster: its nodes are shared by the provider and its customers.
+    query = select(Instance).where(Instance.clusterid == clusterid, Instance.state.in_(IN_PROGRESS))
     holds = Holds()
     for instance in (await ctx.session.scalars(query)).all():
         for need in needs_of(instance):
@@ -208,7 +206,7 @@ async def assess(ctx: Ctx, params: Mapping[str, Any]) -> Assessment:
     """`clusterid` (and `cpcid`, which must then be its center), `resources` (products), `kyylabels`."""
     center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     products = products_of(params.get("resources"), params.get("kyylabels"))
-    offers = await stock.cluster_offers(ctx.session, ctx.orgid, cluster.cpcid, cluster.id)
+    offers = await stock.cluster_offers(ctx.session, cluster.orgid, cluster.cpcid, cluster.id)
     holds = await holds_in(ctx, cluster.id)
     await end_reads(ctx)
     live, detail = await _live_fits(ctx, center, cluster, [with_holds(p, holds) for p in products])
@@ -269,13 +267,13 @@ async def _gpu_catalog(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> di
     query = (
         select(ComponentStock.clusterid, Component.model, ComponentStock.stock, ComponentStock.consumed)
         .join(Component, ComponentStock.component_id == Component.id)
-        .where(Component.orgid == ctx.orgid, Component.type == "gpu")
+        .where(Component.type == "gpu", Component.cpcid.in_(select(Center.id).where(visible_centers(ctx.principal))))
         .order_by(Component.model)
     )
     if cpcid:
-        query = query.where(Component.cpcid == (await get_center(ctx, cpcid)).id)
+        query = query.where(Component.cpcid == (await buyable_center(ctx, cpcid)).id)
     if clusterid:
-        query = query.where(ComponentStock.clusterid == (await get_cluster(ctx, clusterid)).id)
+        query = query.where(ComponentStock.clusterid == (await buyable_cluster(ctx, clusterid)).id)
     catalog: dict[str, dict[str, int]] = {}
     for cid, model, amount, consumed in (await ctx.session.execute(query)).all():
         models = catalog.setdefault(cid, {})

@@ -8,16 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from kboss.audit import trail
 from kboss.catalog.centers import get_center
 from kboss.catalog.clusters import get_cluster
 from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.published import buyable_center, buyable_cluster
 from kboss.common.records import time_text
 from kboss.crypto import SecretBox
-from kboss.db.models import Center, Cluster, User
+from kboss.db.models import Center, Cluster, Org, User
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter, NotFound
 from kboss.instances.health import HEALTH_TEXT, Health, health_of
@@ -68,7 +69,25 @@ HEALTH_READ_SECONDS = 5.0
 
 
 async def find_cluster(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> tuple[Center, Cluster]:
-    """The caller's org's cluster, and its center; `cpcid`, when given, must be that center."""
+    """A cluster the caller buys on (its org's own; for a customer, one of a center published to it), and its
+    center; `cpcid`, when given, must be that center."""
+    cluster = await buyable_cluster(ctx, clusterid)
+    if cpcid and cpcid != cluster.cpcid:
+        raise InvalidParameter("cpcid", "集群不属于该算力中心")
+    return await buyable_center(ctx, cluster.cpcid), cluster
+
+
+async def instance_cluster(ctx: Ctx, instance: Instance, cpcid: str | None = None) -> tuple[Center, Cluster]:
+    """Where an instance the caller may see (`get_instance`) runs: its cluster and center, even once the center
+    is no longer published to the customer (an unpublished center takes no new orders; what runs stays theirs)."""
+    cluster = await ctx.session.get_one(Cluster, instance.clusterid)
+    if cpcid and cpcid != cluster.cpcid:
+        raise InvalidParameter("cpcid", "集群不属于该算力中心")
+    return await ctx.session.get_one(Center, cluster.cpcid), cluster
+
+
+async def find_owned_cluster(ctx: Ctx, cpcid: str | None, clusterid: str | None) -> tuple[Center, Cluster]:
+    """The caller's org's own cluster and its center (boards, drains: the provider's views of its machines)."""
     cluster = await get_cluster(ctx, clusterid)
     if cpcid and cpcid != cluster.cpcid:
         raise InvalidParameter("cpcid", "集群不属于该算力中心")
@@ -152,10 +171,11 @@ def spec_columns(spec: InstanceSpec, fields: Mapping[str, str]) -> dict[str, Any
 
 
 async def get_instance(ctx: Ctx, instance_id: str | None, param: str = "id") -> Instance:
-    """The instance, when the caller may see it: its owner, or an admin of its org."""
+    """The instance, when the caller may see it: its owner, an admin of its org, or an admin of the provider whose
+    cluster it runs on."""
     if not instance_id:
         raise MissingParameter(param)
-    query = select(Instance).where(Instance.id == str(instance_id), Instance.orgid == ctx.orgid)
+    query = select(Instance).where(Instance.id == str(instance_id), _visible_instances(ctx))
     if not ctx.principal.is_admin:
         query = query.where(Instance.userid == ctx.principal.user_id)
     found = await ctx.session.scalar(query)
@@ -172,7 +192,7 @@ async def list_instances(
     ctx: Ctx, cpcid: str | None, clusterid: str | None, page: Page, reveal: bool = False
 ) -> dict[str, Any]:
     center, cluster = await find_cluster(ctx, cpcid, clusterid)
-    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == cluster.id)
+    query = select(Instance).where(_visible_instances(ctx), Instance.clusterid == cluster.id)
     if not ctx.principal.is_admin:
         query = query.where(Instance.userid == ctx.principal.user_id)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Instance.created_at, Instance.id]))
@@ -203,7 +223,7 @@ async def cluster_pods(ctx: Ctx, center: Center, cluster: Cluster) -> list[dict[
 
 
 async def instance_health(ctx: Ctx, instance: Instance) -> Health:
-    center, cluster = await find_cluster(ctx, None, instance.clusterid)
+    center, cluster = await instance_cluster(ctx, instance)
     return health_of(instance, await cluster_pods(ctx, center, cluster))
 
 
@@ -214,8 +234,16 @@ def state_text(instance: Instance, health: Health) -> str:
     return STATE_TEXT.get(instance.state, instance.state)
 
 
+def _visible_instances(ctx: Ctx) -> ColumnElement[bool]:
+    """A customer's instances are its own; a provider's, every instance on its clusters (its customers' too)."""
+    if ctx.principal.is_customer:
+        return Instance.orgid == ctx.orgid
+    own_clusters = select(Cluster.id).where(Cluster.orgid == ctx.orgid)
+    return or_(Instance.orgid == ctx.orgid, Instance.clusterid.in_(own_clusters))
+
+
 async def instances_in_cluster(ctx: Ctx, clusterid: str, *, mine_only: bool) -> list[Instance]:
-    query = select(Instance).where(Instance.orgid == ctx.orgid, Instance.clusterid == clusterid)
+    query = select(Instance).where(_visible_instances(ctx), Instance.clusterid == clusterid)
     if mine_only:
         query = query.where(Instance.userid == ctx.principal.user_id)
     return list((await ctx.session.scalars(query.order_by(Instance.created_at, Instance.id))).all())
@@ -224,7 +252,11 @@ async def instances_in_cluster(ctx: Ctx, clusterid: str, *, mine_only: bool) -> 
 async def usernames(ctx: Ctx, user_ids: set[str]) -> dict[str, str]:
     if not user_ids:
         return {}
-    query = select(User.id, User.username).where(User.id.in_(user_ids), User.orgid == ctx.orgid)
+    # A provider names its customers' users too (their instances run on its clusters).
+    customers = select(Org.id).where(Org.provider_id == ctx.orgid)
+    query = select(User.id, User.username).where(
+        User.id.in_(user_ids), or_(User.orgid == ctx.orgid, User.orgid.in_(customers))
+    )
     return {uid: name for uid, name in (await ctx.session.execute(query)).all()}
 
 

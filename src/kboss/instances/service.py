@@ -34,6 +34,7 @@ from kboss.instances.records import (
     agent_params,
     find_cluster,
     get_instance,
+    instance_cluster,
     kubeconfig_of,
     needs_of,
     site_for,
@@ -83,7 +84,7 @@ def _models(params: Mapping[str, Any], spec: InstanceSpec, previous: Sequence[st
 
 
 async def _needs(ctx: Ctx, cluster: Cluster, spec: InstanceSpec, models: Mapping[str, str]) -> list[stock.Need]:
-    offers = await stock.cluster_offers(ctx.session, ctx.orgid, cluster.cpcid, cluster.id)
+    offers = await stock.cluster_offers(ctx.session, cluster.orgid, cluster.cpcid, cluster.id)
     return stock.needs_for(offers, stock.instance_requests(spec), models)
 
 
@@ -240,7 +241,7 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     """Re-apply with the changed parameters; the stock follows the difference, taken before and given back
     after the apply, so that a failed update leaves both the cluster and the stock as they were."""
     instance = await _find_for_update(ctx, params)
-    center, cluster = await find_cluster(ctx, params.get("cpcid"), instance.clusterid)
+    center, cluster = await instance_cluster(ctx, instance, params.get("cpcid"))
     if params.get("clusterid") and params["clusterid"] != instance.clusterid:
         raise InvalidParameter("clusterid", "实例不属于该集群")
     old_params = agent_params(instance, ctx)
@@ -345,7 +346,7 @@ async def delete_instance(ctx: Ctx, instance_id: str | None, *, force: bool = Fa
     """Delete the objects through the agent, then give the stock back and delete the row. `force` (admins
     only) skips the cluster, for a cluster that is gone for good: its objects are then not removed."""
     instance = await get_instance(ctx, instance_id)
-    center, cluster = await find_cluster(ctx, None, instance.clusterid)
+    center, cluster = await instance_cluster(ctx, instance)
     if force:
         ctx.require_admin()
         await _claim(ctx, instance, DELETING, "强制删除 (不经集群)")

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 
 from kboss.common.context import Ctx
-from kboss.common.records import get_owned
-from kboss.db.models import Center, Cluster, Component, ComponentStock
+from kboss.common.published import buyable_center, buyable_cluster
+from kboss.db.models import Component, ComponentStock
 from kboss.errors import InvalidParameter
 from kboss.pricing import quotes
 
@@ -37,6 +37,7 @@ class Quote:
 async def quote(ctx: Ctx, params: Mapping[str, Any]) -> Quote:
     request = quotes.parse_request(params)
     center_id, cluster_id = params.get("cpcid"), params.get("clusterid") or None
+    # Per buyer: a customer's book is its provider's offers of a center published to it, which the key names.
     key = (ctx.orgid, center_id, cluster_id)
     book = ctx.offers.get(key) if ctx.offers else None
     if book is None:
@@ -47,8 +48,8 @@ async def quote(ctx: Ctx, params: Mapping[str, Any]) -> Quote:
 
 
 async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> list[quotes.Offer]:
-    center = await get_owned(ctx, Center, center_id, "cpcid", "算力中心")
-    if cluster_id and (await get_owned(ctx, Cluster, cluster_id, "clusterid", "算力集群")).cpcid != center.id:
+    center = await buyable_center(ctx, center_id)
+    if cluster_id and (await buyable_cluster(ctx, cluster_id)).cpcid != center.id:
         raise InvalidParameter("clusterid", "集群不属于该算力中心")
     stock_join = ComponentStock.component_id == Component.id
     if cluster_id:
@@ -56,7 +57,7 @@ async def _offers(ctx: Ctx, center_id: str | None, cluster_id: str | None) -> li
     query = (
         select(Component, ComponentStock.stock, ComponentStock.consumed)
         .outerjoin(ComponentStock, stock_join)
-        .where(Component.cpcid == center.id, Component.orgid == ctx.orgid)
+        .where(Component.cpcid == center.id, Component.orgid == center.orgid)
     )
     available: dict[str, int] = {}
     found: dict[str, Component] = {}

@@ -53,7 +53,7 @@ async def create_center(ctx: CtxDep, body: NewCenter) -> dict[str, Any]:
 
 @router.get("/centers/{center_id}")
 async def get_center(ctx: CtxDep, center_id: str, reveal: bool = False) -> dict[str, Any]:
-    row = centers.center_row(await centers.get_center(ctx, center_id, "id"), ctx, reveal)
+    row = await centers.read_center(ctx, center_id, reveal)
     note_center_reveals(ctx, reveal, [row])
     return row
 
