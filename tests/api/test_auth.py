@@ -200,3 +200,20 @@ async def test_a_token_with_a_bad_claim_is_a_clear_401(api: Api) -> None:
         assert answer.status_code == 401 and "无效的登录凭证" in answer.json()["detail"], answer.text
         compat = await api.http.get(f"{CPCC}/cpclist/get_cpclist.dspy", headers=_bearer(token))
         assert compat.status_code == 200 and "无效的登录凭证" in compat.json()["msg"]
+
+
+async def test_an_admin_removes_a_user_of_the_org_and_its_token_is_refused(db_url: str, data_dir: Path) -> None:
+    async with running_api(db_url, data_dir, session_check_seconds=0) as api:
+        admin = await api.user("alice", "acme")
+        bob = await api.user("bob", "acme", admin=False)
+        carol = await api.user("carol", "acme", admin=False)
+        rival = await api.user("olga", "rival")
+        me = "/api/v1/auth/me"
+        bob_id = (await api.http.get(me, headers=bob.headers)).json()["user_id"]
+        admin_id = (await api.http.get(me, headers=admin.headers)).json()["user_id"]
+        assert (await api.http.delete(f"/api/v1/users/{bob_id}", headers=carol.headers)).status_code == 403
+        assert (await api.http.delete(f"/api/v1/users/{bob_id}", headers=rival.headers)).status_code == 404
+        assert (await api.http.delete(f"/api/v1/users/{admin_id}", headers=admin.headers)).status_code == 409
+        assert (await api.http.delete(f"/api/v1/users/{bob_id}", headers=admin.headers)).status_code == 204
+        assert (await api.http.get(me, headers=bob.headers)).status_code == 401
+        assert (await api.http.delete(f"/api/v1/users/{bob_id}", headers=admin.headers)).status_code == 404

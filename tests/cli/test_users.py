@@ -90,3 +90,14 @@ async def test_unlock_lifts_a_lockout(db_url: str, data_dir: Path) -> None:
         assert unlocked.exit_code == 0 and "account:alice" in unlocked.output and "address:127.0.0.1" in unlocked.output
         assert await _status(api, "alice") == 200
         assert "nothing to unlock" in (await _cli(db_url, "unlock", "alice")).output
+
+
+async def test_remove_ends_the_users_sessions_at_once(db_url: str, data_dir: Path) -> None:
+    """(A user who still owns instances is kept: tests/customers/test_buying.py.)"""
+    async with running_api(db_url, data_dir, session_check_seconds=0) as api:
+        alice = await api.user("alice", "acme")
+        removed = await _cli(db_url, "remove", "alice")
+        assert removed.exit_code == 0 and "removed alice" in removed.output
+        assert await _me(api, alice.token) == (401, "登录已失效(会话不存在或账号已删除),请重新登录")
+        assert await _status(api, "alice") == 401
+        assert "用户 nobody 不存在" in (await _cli(db_url, "remove", "nobody")).output

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from kboss.accounts import users
+from kboss.errors import Conflict
 from kboss.kube.labels import namespace_name
 from kboss.sites.simulated.site import forget
 from tests.api.test_cluster_ops_kit import wire
@@ -125,6 +127,9 @@ async def test_customers_instances_live_in_their_own_namespace_and_the_provider_
     assert "不存在" in await other.refused(DELETE, id=created["id"])
     seen = (await provider.ok(GET, "GET", cpcid=cpcid, clusterid=cid))["rows"]
     assert [(row["id"], row["username"]) for row in seen] == [(created["id"], "buyer1")]
+    async with api.app.state.kboss.sessions() as session:  # an owner of instances is not removed
+        with pytest.raises(Conflict, match="还拥有 1 个资源实例"):
+            await users.remove(session, "buyer1")
 
     await _unpublish_all(api, provider, cpcid)  # no new orders; what runs stays the customer's to delete
     assert "不存在" in await buyer.refused(NEW, **instance_params(cid, source_name="again"))

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.accounts import auth, throttle
 from kboss.accounts.sessions import revoke_all
 from kboss.common.context import ROLE_ADMIN, ROLE_MEMBER, ROLES, Ctx
 from kboss.db.models import User
-from kboss.errors import InvalidParameter, NotFound
+from kboss.db.models_instances import Instance
+from kboss.errors import Conflict, InvalidParameter, NotFound
 
 
 async def by_username(session: AsyncSession, username: str) -> User:
@@ -54,6 +55,33 @@ async def sign_out_member(ctx: Ctx, user_id: str) -> str:
         raise NotFound(f"用户不存在: {user_id}")
     await _revoked(ctx.session, user)
     return user.id
+
+
+async def remove(session: AsyncSession, username: str) -> User:
+    """Delete a user; its sessions go with it, so its tokens stand for no one on every process at once. A user
+    who still owns instances is kept (their instances would have no owner): delete or hand those over first."""
+    user = await by_username(session, username)
+    await _refuse_owner(session, user)
+    await session.delete(user)
+    await session.commit()
+    return user
+
+
+async def remove_member(ctx: Ctx, user_id: str) -> User:
+    """An org admin removes another user of the org (never themselves: an org keeps someone to administer it)."""
+    ctx.require_admin()
+    user = await ctx.session.scalar(select(User).where(User.id == user_id, User.orgid == ctx.orgid))
+    if user is None:
+        raise NotFound(f"用户不存在: {user_id}")
+    if user.id == ctx.principal.user_id:
+        raise Conflict("不能删除自己的账号")
+    return await remove(ctx.session, user.username)
+
+
+async def _refuse_owner(session: AsyncSession, user: User) -> None:
+    owned = await session.scalar(select(func.count(Instance.id)).where(Instance.userid == user.id))
+    if owned:
+        raise Conflict(f"用户 {user.username} 还拥有 {owned} 个资源实例,请先删除这些实例")
 
 
 async def unlock(session: AsyncSession, username: str, address: str = "") -> list[str]:

@@ -1,4 +1,4 @@
-"""`kboss user create|disable|enable|set-role|set-password|signout|unlock`, against the database of the settings.
+"""`kboss user create|disable|enable|set-role|set-password|signout|remove|unlock`, against the database of the settings.
 
 Each change that alters what a login stands for (password, role, disabled) revokes every token of the user; the
 running servers refuse them within a second (docs/security.md).
@@ -130,6 +130,13 @@ def user_signout(username: str) -> None:
     """Revoke every token of the user (sign out everywhere)."""
     _run(lambda session: users.sign_out(session, username), "signout", username)
     typer.echo(f"every session of {username} is revoked")
+
+
+@user_app.command("remove")
+def user_remove(username: str) -> None:
+    """Delete the user (refused while they own instances); every token of the user is refused at once."""
+    _run(lambda session: users.remove(session, username), "remove", username)
+    typer.echo(f"removed {username}; every session of the user is gone")
 
 
 @user_app.command("unlock")
