@@ -81,7 +81,7 @@ async def test_racing_charges_never_take_a_balance_below_zero(api: Api) -> None:
     async def order(index: int) -> bool:
         async with sessions() as session:
             try:
-                await ledger.charge(session, customer, Decimal("10.00"), note=f"order {index}")
+                await ledger.charge(session, customer, Decimal("10.00"), ledger.Ref(note=f"order {index}"))
             except ledger.InsufficientBalance:
                 return False
             await session.commit()
@@ -100,11 +100,11 @@ async def test_an_idempotency_key_is_charged_once(api: Api) -> None:
     await _credit(api, provider, customer, "10.00")
     sessions = api.app.state.kboss.sessions
     async with sessions() as session:
-        await ledger.charge(session, customer, Decimal("1.00"), note="minute 1", key="meter:o1:1")
+        await ledger.charge(session, customer, Decimal("1.00"), ledger.Ref("minute 1", key="meter:o1:1"))
         await session.commit()
     async with sessions() as session:
         with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
-            await ledger.charge(session, customer, Decimal("1.00"), note="minute 1 again", key="meter:o1:1")
+            await ledger.charge(session, customer, Decimal("1.00"), ledger.Ref("again", key="meter:o1:1"))
             await session.commit()
     async with sessions() as session:
         assert await ledger.balance(session, customer) == Decimal("9.00")

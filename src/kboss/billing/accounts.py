@@ -29,7 +29,7 @@ async def top_up(ctx: Ctx, orgid: str, params: Mapping[str, Any]) -> dict[str, A
     note = params.get("note") or ""
     if not isinstance(note, str) or len(note) > NOTE_MAX:
         raise InvalidParameter("note", f"应为不超过 {NOTE_MAX} 个字符的文字")
-    await ledger.credit(ctx.session, customer.id, amount, note=note.strip(), actor=ctx.principal.username)
+    await ledger.credit(ctx.session, customer.id, amount, ledger.Ref(note=note.strip(), actor=ctx.principal.username))
     await ctx.session.commit()
     return await account(ctx, customer.id)
 

@@ -11,6 +11,7 @@ transaction of what it pays for (the stock and the instance row of an order).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -57,63 +58,38 @@ async def lock_account(session: AsyncSession, orgid: str) -> None:
     await compare_and_set(session, bump)
 
 
-async def charge(
-    session: AsyncSession,
-    orgid: str,
-    amount: Decimal,
-    *,
-    note: str,
-    instance_id: str | None = None,
-    order_id: str | None = None,
-    key: str | None = None,
-    actor: str = "",
-) -> LedgerEntry:
+@dataclass(frozen=True)
+class Ref:
+    """What an entry is for and who made it: the instance and order it pays for, a key that makes it happen at
+    most once (e.g. one metered minute range of an order), the actor."""
+
+    note: str = ""
+    instance_id: str | None = None
+    order_id: str | None = None
+    key: str | None = None
+    actor: str = ""
+
+
+async def charge(session: AsyncSession, orgid: str, amount: Decimal, ref: Ref) -> LedgerEntry:
     """A charge of `amount` 元 (> 0), refused when the balance does not cover it; not committed."""
     await lock_account(session, orgid)
     available = await balance(session, orgid)
     if available < amount:
         raise InsufficientBalance(f"账户余额不足: 需要 {text(amount)} 元,余额 {text(available)} 元")
-    return _entry(session, orgid, CHARGE, -to_fen(amount), note, instance_id, order_id, key, actor)
+    return _entry(session, orgid, CHARGE, -to_fen(amount), ref)
 
 
-async def credit(
-    session: AsyncSession,
-    orgid: str,
-    amount: Decimal,
-    *,
-    kind: str = CREDIT,
-    note: str = "",
-    instance_id: str | None = None,
-    order_id: str | None = None,
-    key: str | None = None,
-    actor: str = "",
-) -> LedgerEntry:
+async def credit(session: AsyncSession, orgid: str, amount: Decimal, ref: Ref, kind: str = CREDIT) -> LedgerEntry:
     """A credit (top-up) or refund of `amount` 元 (> 0); not committed."""
     await lock_account(session, orgid)
-    return _entry(session, orgid, kind, to_fen(amount), note, instance_id, order_id, key, actor)
+    return _entry(session, orgid, kind, to_fen(amount), ref)
 
 
-def _entry(
-    session: AsyncSession,
-    orgid: str,
-    kind: str,
-    fen: int,
-    note: str,
-    instance_id: str | None,
-    order_id: str | None,
-    key: str | None,
-    actor: str,
-) -> LedgerEntry:
+def _entry(session: AsyncSession, orgid: str, kind: str, fen: int, ref: Ref) -> LedgerEntry:
     entry = LedgerEntry(
-        orgid=orgid,
-        kind=kind,
-        amount_fen=fen,
-        note=note,
-        instance_id=instance_id,
-        order_id=order_id,
-        idempotency_key=key,
-        actor=actor,
-    )
+        orgid=orgid, kind=kind, amount_fen=fen, note=ref.note, instance_id=ref.instance_id, order_id=ref.order_id,
+        idempotency_key=ref.key, actor=ref.actor,
+    )  # fmt: skip
     session.add(entry)
     return entry
 

@@ -50,15 +50,7 @@ def serve(
     certfile, keyfile = uvicorn_tls(tls, tls_cert, tls_key, host)
     if demo:
         typer.echo(cli_demo.prepare_demo(get_settings(), f"{'https' if certfile else 'http'}://{host}:{port}"))
-    uvicorn.run(
-        "kboss.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-    )
+    _run_server("kboss.app:create_app", host, port, (certfile, keyfile))
 
 
 @app.command("serve-site")
@@ -72,14 +64,14 @@ def serve_site(
     """Run the site agent alone, next to a center's machines (with --tls: over HTTPS, see `kboss site`)."""
     _logging()
     certfile, keyfile = uvicorn_tls(tls, tls_cert, tls_key, host)
+    _run_server("kboss.app:create_site_app", host, port, (certfile, keyfile))
+
+
+def _run_server(factory: str, host: str, port: int, tls_files: tuple[str | None, str | None]) -> None:
+    # log_config=None: uvicorn's loggers go through the root handlers, which redact (docs/security.md).
+    certfile, keyfile = tls_files
     uvicorn.run(
-        "kboss.app:create_site_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
+        factory, factory=True, host=host, port=port, log_config=None, ssl_certfile=certfile, ssl_keyfile=keyfile
     )
 
 
