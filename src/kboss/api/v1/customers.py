@@ -13,6 +13,8 @@ from kboss.customers import publication, service
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 JsonBody = Body(default_factory=dict)
+PageQuery = Query(1, ge=1, le=MAX_PAGE)
+RowsQuery = Query(100, ge=1, le=MAX_ROWS)
 
 
 @router.post("/customers", status_code=201)
@@ -23,9 +25,7 @@ async def create_customer(ctx: CtxDep, body: dict[str, Any] = JsonBody) -> dict[
 
 
 @router.get("/customers")
-async def list_customers(
-    ctx: CtxDep, page: int = Query(1, ge=1, le=MAX_PAGE), rows: int = Query(100, ge=1, le=MAX_ROWS)
-) -> dict[str, Any]:
+async def list_customers(ctx: CtxDep, page: int = PageQuery, rows: int = RowsQuery) -> dict[str, Any]:
     return await service.list_customers(ctx, Page(page, rows))
 
 
@@ -70,8 +70,6 @@ async def credit_account(ctx: CtxDep, orgid: str, body: dict[str, Any] = JsonBod
 
 
 @router.get("/accounts/{orgid}/ledger")
-async def get_ledger(
-    ctx: CtxDep, orgid: str, page: int = Query(1, ge=1, le=MAX_PAGE), rows: int = Query(100, ge=1, le=MAX_ROWS)
-) -> dict[str, Any]:
+async def get_ledger(ctx: CtxDep, orgid: str, page: int = PageQuery, rows: int = RowsQuery) -> dict[str, Any]:
     """Credits, charges and refunds, newest first; their sum is the balance."""
     return await accounts.ledger_rows(ctx, orgid, Page(page, rows))
