@@ -17,8 +17,12 @@ const ROUTES = [
   { re: /^\/labels$/, page: "labels", nav: "labels" },
   { re: /^\/buy$/, page: "buy", nav: "buy" },
   { re: /^\/operations(?:\/([^/]+))?$/, page: "operations", nav: "operations" },
+  { re: /^\/audit$/, page: "audit", nav: "audit" },
+  { re: /^\/customers(?:\/([^/]+))?$/, page: "customers", nav: "customers" },
+  { re: /^\/account$/, page: "account", nav: "account" },
 ];
 const NAV = [
+  ["account", "#/account"],
   ["centers", "#/centers"],
   ["devices", "#/devices"],
   ["clusters", "#/clusters"],
@@ -28,8 +32,17 @@ const NAV = [
   ["labels", "#/labels"],
   ["buy", "#/buy"],
   ["operations", "#/operations"],
+  ["customers", "#/customers", "admin"],
+  ["audit", "#/audit", "admin"], // a third item: only this role sees it in the menu
 ];
 const HOME = "/centers";
+// A customer org (`/auth/me`'s `org_kind`) buys from its provider: the provider's own records are 404s to it.
+const PROVIDER_ONLY = new Set(["centers", "devices", "clusters", "labels", "operations", "customers", "audit"]);
+const CUSTOMER_ONLY = new Set(["account"]);
+const isCustomer = () => me?.org_kind === "customer";
+const home = () => (isCustomer() ? "/account" : HOME);
+const hidden = (key) => (isCustomer() ? PROVIDER_ONLY : CUSTOMER_ONLY).has(key);
+const inMenu = ([key, , role]) => (!role || me?.role === role) && !hidden(key);
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -40,14 +53,14 @@ let cleanup = null;
 let renderSeq = 0;
 
 function currentPath() {
-  const raw = location.hash.replace(/^#/, "") || HOME;
+  const raw = location.hash.replace(/^#/, "") || home();
   const [path, query = ""] = raw.split("?");
   return { path, query: new URLSearchParams(query) };
 }
 
 // Only a path of this console, never a URL elsewhere or back to the login page.
 function safeNext(next) {
-  return next && /^\/[a-z]/.test(next) && !next.startsWith("/login") ? next : HOME;
+  return next && /^\/[a-z]/.test(next) && !next.startsWith("/login") ? next : home();
 }
 
 export function go(path) {
@@ -60,7 +73,7 @@ function renderNav(active) {
     h(
       "ul",
       {},
-      NAV.map(([key, href]) =>
+      NAV.filter(inMenu).map(([key, href]) =>
         h(
           "li",
           {},
@@ -98,10 +111,11 @@ async function route() {
   const seq = ++renderSeq;
   const { path, query } = currentPath();
   const match = ROUTES.map((r) => [r, r.re.exec(path)]).find(([, m]) => m);
-  if (!match) return go(HOME);
+  if (!match) return go(home());
   const [spec, found] = match;
   if (!spec.public && !me) return go(`/login?next=${encodeURIComponent(path)}`);
   if (spec.public && me) return go(safeNext(query.get("next")));
+  if (me && hidden(spec.nav)) return go(home()); // e.g. a customer sent to "/centers" after signing in
   if (cleanup) {
     try {
       cleanup();
