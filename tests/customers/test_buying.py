@@ -118,6 +118,8 @@ async def test_customers_instances_live_in_their_own_namespace_and_the_provider_
     await _customer(api, provider, "乙客户", "buyer2")
     buyer, other = await _login(api, "buyer1"), await _login(api, "buyer2")
     await _publish(api, provider, cpcid, "all")
+    top_up = {"amount": "10"}  # a metered order needs a balance (docs/billing.md)
+    await api.http.post(f"/api/v1/accounts/{first['id']}/credit", json=top_up, headers=provider.headers)
 
     created = await buyer.ok(NEW, **instance_params(cid))
     assert created["namespace_name"] == namespace_name(cid, first["id"])

@@ -1,5 +1,6 @@
-"""Tables of money: `billing_accounts` (one per customer org: the row every charge locks, no balance in it) and
-`ledger_entries` (every credit, charge and refund, in 分, signed). The balance is the entries' sum, never stored.
+"""Tables of money: `billing_accounts` (one per customer org: the row every charge locks, no balance in it),
+`ledger_entries` (every credit, charge and refund, in 分, signed; the balance is their sum, never stored) and
+`orders` (what a customer's instance is bought on, with the price lines it was sold at).
 
 Amounts are whole 分 (0.01 元) in a BIGINT: exact on both databases (SQLite has no decimal type; a NUMERIC there is
 a float). Services speak `Decimal` 元 and convert at this boundary only (`kboss.billing.money`).
@@ -8,11 +9,12 @@ a float). Services speak `Decimal` 元 and convert at this boundary only (`kboss
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kboss.db.models import AutoIncrement, Base
+from kboss.db.models import AutoIncrement, Base, id_column
 from kboss.db.models_ops import UtcDateTime, now
 
 
@@ -37,3 +39,22 @@ class LedgerEntry(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     actor: Mapped[str] = mapped_column(String(128), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Order(Base):
+    """One per customer instance: `prepaid` (paid for until `ends_at`, renewable) or `metered` (charged per minute
+    at `lines`' prices). `lines`: what the instance holds and at which price, as sold (a later price change applies
+    to new orders and renewals only). Closed (`closed_at`) when the instance goes, with what was refunded."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = id_column()
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(21), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    charged_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=now)

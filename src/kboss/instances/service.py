@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from kboss.billing import orders
 from kboss.catalog.centers import keeps_secret
 from kboss.common.context import Ctx
 from kboss.db.models import Cluster, User
@@ -106,6 +107,7 @@ async def _owner(ctx: Ctx, userid: Any) -> str:
 async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     center, cluster = await find_cluster(ctx, params.get("cpcid"), params.get("clusterid"))
     owner = await _owner(ctx, params.get("userid"))
+    terms = orders.terms_of(params)  # a customer's: prepaid for a duration, or metered
     fields = _fields(params, keep_masked_password=False)
     instance_id = new_id()
     spec = InstanceSpec.from_params({**fields, **_names(instance_id, cluster, ctx.orgid)})
@@ -131,16 +133,17 @@ async def create_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
             stock=[need.as_json() for need in needs],
             **spec_columns(spec, fields),
         )
-        await _insert_holding_stock(ctx, instance, needs)
+        await _insert_holding_stock(ctx, instance, needs, terms)
         await _apply_new(ctx, site, kubeconfig, instance)
     return instance
 
 
-async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[stock.Need]) -> None:
-    """One transaction: the stock is taken and the row written, or neither."""
+async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[stock.Need], terms: orders.Terms) -> None:
+    """One transaction: the stock is taken, the order paid (a customer's) and the row written, or none of them."""
     cluster_id, port = instance.clusterid, instance.source_outsideport
     try:
         await stock.consume(ctx.session, needs)
+        await orders.place(ctx.session, ctx.principal, instance.id, needs, terms)
         ctx.session.add(instance)
         record(ctx.session, instance.id, NEW, APPLYING, "创建", _actor(ctx))
         await ctx.session.commit()
@@ -175,16 +178,18 @@ async def _undo_create(ctx: Ctx, site: Site, kubeconfig: str, instance: Instance
         except KbossError as cleanup:
             log.warning("instance %s: cleanup after a failed apply failed: %s", instance.id, cleanup.message)
     if cleaned:
-        await _remove_row(ctx, instance, f"创建失败,已清理: {err.message}")
+        await _remove_row(ctx, instance, f"创建失败,已清理: {err.message}", refund_all=True)
         return
     await transition(ctx.session, instance, FAILED, err.message, _actor(ctx), also={"last_error": err.message})
     await ctx.session.commit()
     err.message = f"{err.message} (集群中可能残留部分对象,实例 {instance.id} 已标记为失败并保留库存,请稍后删除)"
 
 
-async def _remove_row(ctx: Ctx, instance: Instance, reason: str) -> None:
+async def _remove_row(ctx: Ctx, instance: Instance, reason: str, *, refund_all: bool = False) -> None:
+    """The stock given back, the order closed (refunding what is left of it) and the row gone, in one transaction."""
     try:
         await stock.release(ctx.session, needs_of(instance))
+        await orders.close(ctx.session, instance.id, _actor(ctx), refund_all=refund_all)
         await transition(ctx.session, instance, GONE, reason, _actor(ctx))
         await ctx.session.commit()
     except BaseException:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from kboss.api.deps import CtxDep
 from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
-from kboss.instances import boards, buy
+from kboss.instances import billing, boards, buy
 from kboss.instances import service as instances
 from kboss.instances.records import get_instance, instance_health, instance_row, list_instances, usernames
 from kboss.kube.instance_spec import MAX_REPLICAS
@@ -123,3 +123,15 @@ async def capacity(ctx: CtxDep, cluster_id: str, body: CapacityInput) -> dict[st
         "unplaceable": found.unplaceable,
         "rows": [verdict.as_dict() for verdict in found.verdicts],
     }
+
+
+@router.get("/instances/{instance_id}/order")
+async def instance_order(ctx: CtxDep, instance_id: str) -> dict[str, Any]:
+    """How a customer's instance is paid for: mode, price lines, charged, refunded, start and (prepaid) end."""
+    return await billing.instance_order(ctx, instance_id)
+
+
+@router.post("/instances/{instance_id}/renew")
+async def renew_instance(ctx: CtxDep, instance_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    """`{"duration": 1, "duration_unit": "天"}` more of a prepaid instance, charged now at today's prices."""
+    return await billing.renew(ctx, instance_id, body)
