@@ -8,6 +8,8 @@ field selectors, server-side apply, the eviction subresource with PodDisruptionB
     server.fake.requests_to("PATCH", "/nodes/")    # what the code under test sent
     server.stop()
 
+Admission as kube-apiserver's plugins: LimitRanger defaults, ResourceQuota for pods and claims (403 `exceeded
+quota`; a quota's status is computed when read), PodSecurity `enforce` for the common baseline checks.
 It does not run controllers (a Deployment gets no pods), json-patch or dry runs; watches follow `watch`.
 """
 

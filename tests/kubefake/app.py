@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.kubefake import eviction, metrics, watch
+from tests.kubefake import eviction, metrics, quota, watch
 from tests.kubefake.errors import ApiStatusError, bad_request
 from tests.kubefake.fake import KubeFake, RecordedRequest
-from tests.kubefake.resources import Target, parse_path
+from tests.kubefake.resources import Target, by_kind, parse_path
+from tests.kubefake.store import Store
 
 VERSION = {"major": "1", "minor": "28", "gitVersion": "v1.28.2", "platform": "linux/amd64"}
 MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
@@ -112,13 +113,18 @@ def _get(fake: KubeFake, t: Target, params: dict[str, str], *_: Any) -> Response
         return watch.respond(fake, t, params)
     if t.name is None:
         listing = store.list(t.rt, t.namespace, params)
-        if t.rt.kind == "PodDisruptionBudget":
-            listing["items"] = [eviction.with_status(store, pdb) for pdb in listing["items"]]
+        listing["items"] = [_with_status(store, obj) for obj in listing["items"]]
         return JSONResponse(listing)
-    obj = store.get(t.rt, t.namespace, t.name)
-    if t.rt.kind == "PodDisruptionBudget":
-        obj = eviction.with_status(store, obj)
-    return JSONResponse(obj)
+    return JSONResponse(_with_status(store, store.get(t.rt, t.namespace, t.name)))
+
+
+def _with_status(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
+    """The status a controller would keep, computed when read: no disruption or quota controller runs here."""
+    if obj["kind"] == "PodDisruptionBudget":
+        return eviction.with_status(store, obj)
+    if obj["kind"] == "ResourceQuota":
+        return quota.with_status(obj, lambda kind: store.items(by_kind(kind), obj["metadata"]["namespace"]))
+    return obj
 
 
 def _post(fake: KubeFake, t: Target, params: dict[str, str], body: Any, _ct: str, request: Request) -> Response:

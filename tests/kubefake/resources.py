@@ -37,6 +37,8 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "secrets", "Secret", True),
     ResourceType("", "v1", "configmaps", "ConfigMap", True),
     ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True),
+    ResourceType("", "v1", "resourcequotas", "ResourceQuota", True),
+    ResourceType("", "v1", "limitranges", "LimitRange", True),
     ResourceType("apps", "v1", "deployments", "Deployment", True),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True),
     ResourceType("apps", "v1", "daemonsets", "DaemonSet", True),
@@ -44,6 +46,7 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("batch", "v1", "jobs", "Job", True),
     ResourceType("batch", "v1", "cronjobs", "CronJob", True),
     ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
 )
 _BY_PATH = {(t.group, t.version, t.plural): t for t in TYPES}

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.kubefake import defaults, ssa, validation
+from tests.kubefake import defaults, podsecurity, quota, ssa, validation
 from tests.kubefake.errors import (
     ApiStatusError,
     already_exists,
@@ -160,8 +160,12 @@ class Store:
                 raise already_exists(rt, key[3])
             if rt.kind != "Node":  # status is written by controllers (the kubelet registers nodes with one)
                 obj.pop("status", None)
+            in_namespace = self._lookup(meta.get("namespace"))
+            quota.limit_defaults(rt, obj, in_namespace)  # admission: mutating, then validating after validation
             defaults.on_create(rt, obj, self._node_ports(), self._next_ip())
             self._validate(rt, obj)
+            podsecurity.admit(rt, obj, self.find(by_kind("Namespace"), None, meta.get("namespace") or ""))
+            quota.admit(rt, obj, in_namespace)
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=rfc3339(), resourceVersion=self._bump())
             self._objects[key] = obj
             self._owners[key] = {}
@@ -325,6 +329,9 @@ class Store:
         if key not in self._objects:
             raise not_found(rt, name)
         return key, copy.deepcopy(self._objects[key])
+
+    def _lookup(self, namespace: str | None) -> quota.Lookup:
+        return lambda kind: self.items(by_kind(kind), namespace)
 
     def _require_namespace(self, namespace: str) -> None:
         if self.key(by_kind("Namespace"), None, namespace) not in self._objects:

@@ -222,3 +222,135 @@ def test_an_invalid_object_is_refused_with_every_cause_at_once(http: httpx.Clien
     refused = http.post(PODS, json=bad)
     assert refused.status_code == 422 and refused.json()["reason"] == "Invalid"
     assert sorted(c["field"] for c in refused.json()["details"]["causes"]) == ["metadata.name", "spec.containers"]
+
+
+TENANT = "/api/v1/namespaces/tenant"
+QUOTA = {
+    "apiVersion": "v1",
+    "kind": "ResourceQuota",
+    "metadata": {"name": "q"},
+    "spec": {"hard": {"requests.cpu": "1", "limits.cpu": "1", "pods": "2", "requests.storage": "1Gi"}},
+}
+LIMITS = {
+    "apiVersion": "v1",
+    "kind": "LimitRange",
+    "metadata": {"name": "l"},
+    "spec": {"limits": [{"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"cpu": "100m"}}]},
+}
+POLICY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "p"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]},
+}
+ACCOUNT = {
+    "apiVersion": "v1",
+    "kind": "ServiceAccount",
+    "metadata": {"name": "a"},
+    "automountServiceAccountToken": False,
+}
+TENANT_KINDS = [
+    (QUOTA, f"{TENANT}/resourcequotas", 'resourcequotas "q" not found'),
+    (LIMITS, f"{TENANT}/limitranges", 'limitranges "l" not found'),
+    (
+        POLICY,
+        "/apis/networking.k8s.io/v1/namespaces/tenant/networkpolicies",
+        'networkpolicies.networking.k8s.io "p" not found',
+    ),
+    (ACCOUNT, f"{TENANT}/serviceaccounts", 'serviceaccounts "a" not found'),
+]
+
+
+def _tenant_pod(name: str, cpu: str | None = None) -> dict[str, Any]:
+    pod = _pod(name)
+    if cpu:
+        pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}
+    return pod
+
+
+@pytest.mark.parametrize(("body", "url", "missing"), TENANT_KINDS)
+def test_tenancy_kinds_are_served_like_any_other(
+    fake: KubeFake, http: httpx.Client, body: dict[str, Any], url: str, missing: str
+) -> None:
+    fake.add_namespace("tenant")
+    name = body["metadata"]["name"]
+    created = http.post(url, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"]["resourceVersion"] and created.json()["kind"] == body["kind"]
+    assert ("generation" in created.json()["metadata"]) == (body["kind"] == "NetworkPolicy")
+    listing = http.get(url).json()
+    assert listing["kind"] == f"{body['kind']}List" and [i["metadata"]["name"] for i in listing["items"]] == [name]
+    assert http.get(f"{url}/{name}").status_code == 200
+    deleted = http.delete(f"{url}/{name}")
+    assert (deleted.status_code, deleted.json()["status"]) == (200, "Success")
+    gone = http.get(f"{url}/{name}")
+    assert (gone.status_code, gone.json()["message"]) == (404, missing)
+
+
+@pytest.mark.parametrize(("body", "url", "missing"), TENANT_KINDS)
+def test_tenancy_kinds_are_schema_checked(
+    fake: KubeFake, http: httpx.Client, body: dict[str, Any], url: str, missing: str
+) -> None:
+    fake.add_namespace("tenant")
+    refused = http.post(url, json=body | {"spec": {"bogus": 1}, "bogus": 1})
+    assert (refused.status_code, refused.json()["reason"]) == (422, "Invalid"), missing
+
+
+def test_pods_over_a_quota_are_forbidden_and_its_status_counts_usage(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("tenant")
+    assert http.post(f"{TENANT}/resourcequotas", json=QUOTA).status_code == 201
+    assert http.post(f"{TENANT}/pods", json=_tenant_pod("a", "600m")).status_code == 201
+    over = http.post(f"{TENANT}/pods", json=_tenant_pod("b", "500m"))
+    assert (over.status_code, over.json()["reason"]) == (403, "Forbidden")
+    assert over.json()["message"] == (
+        'pods "b" is forbidden: exceeded quota: q, requested: limits.cpu=500m,requests.cpu=500m, '
+        "used: limits.cpu=600m,requests.cpu=600m, limited: limits.cpu=1,requests.cpu=1"
+    )
+    assert over.json()["details"] == {"name": "b", "kind": "pods"}
+    bare = http.post(f"{TENANT}/pods", json=_tenant_pod("c"))
+    assert bare.status_code == 403
+    assert bare.json()["message"] == 'pods "c" is forbidden: failed quota: q: must specify limits.cpu,requests.cpu'
+    status = http.get(f"{TENANT}/resourcequotas/q").json()["status"]
+    assert status["hard"] == QUOTA["spec"]["hard"]
+    assert status["used"] == {"requests.cpu": "600m", "limits.cpu": "600m", "pods": "1", "requests.storage": "0"}
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "big"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}},
+    }
+    refused = http.post(f"{TENANT}/persistentvolumeclaims", json=claim)
+    assert refused.status_code == 403 and "requested: requests.storage=2Gi" in refused.json()["message"]
+
+
+def test_limit_ranges_default_containers_and_requests_may_not_exceed_limits(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("tenant")
+    assert http.post(f"{TENANT}/limitranges", json=LIMITS).status_code == 201
+    made = http.post(f"{TENANT}/pods", json=_tenant_pod("a")).json()
+    assert made["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "200m"}, "requests": {"cpu": "100m"}}
+    assert made["status"]["qosClass"] == "Burstable"
+    only_request = _tenant_pod("b")
+    only_request["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
+    refused = http.post(f"{TENANT}/pods", json=only_request)
+    assert refused.status_code == 422
+    assert refused.json()["message"] == (
+        'Pod "b" is invalid: spec.containers[0].resources.requests[cpu]: Invalid value: "1": '
+        "must be less than or equal to cpu limit"
+    )
+
+
+def test_pod_security_baseline_is_enforced_on_pods(fake: KubeFake, http: httpx.Client) -> None:
+    fake.add_namespace("tenant", {"pod-security.kubernetes.io/enforce": "baseline"})
+    bad = _tenant_pod("p")
+    bad["spec"]["hostNetwork"] = True
+    bad["spec"]["containers"][0]["securityContext"] = {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}}
+    refused = http.post(f"{TENANT}/pods", json=bad)
+    assert (refused.status_code, refused.json()["reason"]) == (403, "Forbidden")
+    assert refused.json()["message"] == (
+        'pods "p" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true), '
+        'privileged (container "c" must not set securityContext.privileged=true), '
+        "non-default capabilities (capabilities NET_ADMIN must not be added)"
+    )
+    assert http.post(f"{TENANT}/pods", json=_tenant_pod("fine")).status_code == 201
+    fake.add_namespace("shop")
+    assert http.post(PODS, json=bad).status_code == 201  # no level: anything goes

@@ -13,6 +13,7 @@ from typing import Any
 
 import kubernetes_validate
 
+from tests.kubefake import quota
 from tests.kubefake.errors import ApiStatusError, invalid
 from tests.kubefake.resources import ResourceType
 
@@ -51,7 +52,7 @@ def check_object(rt: ResourceType, obj: Mapping[str, Any]) -> None:
     name = str(obj.get("metadata", {}).get("name", ""))
     # Like the API server, every cause at once: the name, the labels and what the schema finds.
     causes = list(_name_causes(rt, name)) + list(_label_causes(obj.get("metadata", {}).get("labels") or {}))
-    causes += _required_causes(rt, obj) or _schema_causes(obj)
+    causes += _required_causes(rt, obj) or _schema_causes(obj) or quota.limit_causes(rt, obj)
     if causes:
         raise invalid(rt, name, causes)
 
