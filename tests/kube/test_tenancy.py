@@ -247,6 +247,7 @@ async def test_a_pod_over_the_quota_is_forbidden(fake: KubeFake, kube: AsyncClie
     with pytest.raises(KubeApiError) as caught:
         await apply_objects(kube, [pod("two", cpu="1")])
     assert caught.value.status_code == 403
+    assert "准入控制拒绝了该对象" in str(caught.value) and "凭据" not in str(caught.value)  # not a login problem
     assert (
         'pods "two" is forbidden: exceeded quota: kboss-quota, requested: limits.cpu=1,requests.cpu=1, '
         "used: limits.cpu=2,requests.cpu=2, limited: limits.cpu=2500m,requests.cpu=2500m"

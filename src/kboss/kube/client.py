@@ -336,7 +336,14 @@ def translate_error(exc: BaseException, what: str | None = None, *, not_found: b
     return KubeError(f"Kubernetes 客户端错误: {exc.__class__.__name__}: {exc}")
 
 
+# A 403 that admission gave an object (quota, Pod Security) rather than RBAC gave the caller's credentials.
+_ADMISSION_REFUSALS = ("exceeded quota", "failed quota", "violates PodSecurity")
+
+
 def _api_failure(code: int, reason: str, message: str, what: str | None, not_found: bool) -> KbossError:
+    if code == 403 and any(words in message for words in _ADMISSION_REFUSALS):
+        prefix = f"{what}: " if what else ""
+        return KubeApiError(f"{prefix}集群的准入控制拒绝了该对象: {message}", status_code=code, reason=reason)
     if code in (401, 403):
         return KubeApiError(
             f"Kubernetes API 拒绝了凭据 ({code} {reason or 'Forbidden'}): {message}",
