@@ -32,6 +32,7 @@ from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
 from kboss.api.v1 import users as v1_users
 from kboss.audit import retention
+from kboss.billing import metering
 from kboss.clusters.plan import register_cluster_kinds
 from kboss.clusters.site_access import SiteEnv
 from kboss.common.offer_cache import TtlCache
@@ -112,6 +113,13 @@ def start_instance_sweeper(settings: Settings, state: AppState) -> asyncio.Task[
     return asyncio.create_task(sweep, name="instance-sweeper")
 
 
+def start_metering(settings: Settings, state: AppState) -> asyncio.Task[None] | None:
+    """Processes that do background work meter customers' metered orders (exactly once across processes)."""
+    if not settings.worker_enabled:
+        return None
+    return asyncio.create_task(metering.keep_metering(state.sessions, settings.metering_seconds), name="metering")
+
+
 def start_audit_retention(settings: Settings, state: AppState) -> asyncio.Task[None] | None:
     """Every serving process deletes audit events past their retention (none when it is 0: keep forever)."""
     if settings.audit_retention_days <= 0:
@@ -142,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker: OperationWorker | None = None
         sweeper: asyncio.Task[None] | None = None
         pruner: asyncio.Task[None] | None = None
+        meter: asyncio.Task[None] | None = None
         try:
             await notes.listen(state.engine)  # PostgreSQL: other processes' notes wake us too
             app.state.site = site_state(settings)
@@ -149,12 +158,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.operations_worker = worker
             sweeper = start_instance_sweeper(settings, state)
             pruner = start_audit_retention(settings, state)
+            meter = start_metering(settings, state)
             log.info("kboss %s ready (database %s)", __version__, state.engine.url.render_as_string())
             yield
         finally:
             if worker is not None:
                 await worker.stop()
             await notes.close()
+            await _stop(meter)
             await _stop(pruner)
             await _stop(sweeper)
             await state.engine.dispose()

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     operation_log_tail_chars: int = Field(default=65536, gt=0)
     # Audit events older than this many days are deleted (hourly, by every serving process); 0 keeps them all.
     audit_retention_days: int = Field(default=365, ge=0)
+    # How often each serving process meters the metered orders (every minute is charged once, however often).
+    metering_seconds: float = Field(default=20.0, gt=0)
     ssh_connect_timeout: float = Field(default=10.0, gt=0)
     ssh_command_timeout: float = Field(default=900.0, gt=0)
     ssh_concurrency: int = Field(default=32, gt=0)

@@ -16,22 +16,19 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kboss.billing import ledger
+from kboss.billing import ledger, metering
+from kboss.billing.lines import cost, price_lines, repriced
 from kboss.billing.money import from_fen, text, to_fen
 from kboss.common.context import Principal
-from kboss.db.models import Component
 from kboss.db.models_billing import Order
-from kboss.errors import InvalidParameter, NotFound
+from kboss.errors import InvalidParameter
 from kboss.ids import new_id
 from kboss.pricing import units
-from kboss.pricing.quotes import yuan
 
 PREPAID = "prepaid"
 METERED = "metered"
@@ -69,29 +66,6 @@ def terms_of(params: Mapping[str, Any]) -> Terms:
     return Terms(PREPAID, duration, unit)
 
 
-async def price_lines(session: AsyncSession, needs: Sequence[Any]) -> list[dict[str, Any]]:
-    """What the instance takes (its stock needs: component, amount in the component's unit) at today's prices."""
-    ids = {need.component_id for need in needs}
-    components = {c.id: c for c in (await session.scalars(select(Component).where(Component.id.in_(ids)))).all()}
-    return [_line(need, components[need.component_id]) for need in needs if need.amount]
-
-
-def _line(need: Any, component: Component) -> dict[str, Any]:
-    return {
-        "component_id": component.id, "type": need.type, "model": need.model, "amount": need.amount,
-        "unit": need.unit, "unit_price": str(component.unit_price.normalize()), "charge_unit": component.charge_unit,
-    }  # fmt: skip
-
-
-def cost(lines: Sequence[Mapping[str, Any]], seconds: int) -> Decimal:
-    """Σ amount × unit price × charge periods in `seconds`, rounded half-up to the 分 once, on the total."""
-    total = Fraction(0)
-    for line in lines:
-        periods = Fraction(seconds, units.PERIOD_SECONDS[str(line["charge_unit"])])
-        total += Fraction(int(line["amount"])) * Fraction(Decimal(str(line["unit_price"]))) * periods
-    return yuan(total)
-
-
 async def place(
     session: AsyncSession, buyer: Principal, instance_id: str, needs: Sequence[Any], terms: Terms
 ) -> Order | None:
@@ -101,6 +75,7 @@ async def place(
     now = dt.datetime.now(dt.UTC)
     lines = await price_lines(session, needs)
     order = Order(id=new_id(), orgid=buyer.orgid, instance_id=instance_id, mode=terms.mode, lines=lines, starts_at=now)
+    order.metered_until = now if terms.mode == METERED else None
     if terms.mode == PREPAID:
         amount = cost(lines, terms.seconds)
         note = f"预付 {terms.duration} {terms.duration_unit}"
@@ -121,7 +96,7 @@ async def renew(session: AsyncSession, buyer: Principal, instance_id: str, terms
         raise InvalidParameter("duration", "只有预付费实例可以续费")
     if terms.mode != PREPAID:
         raise InvalidParameter("duration", "续费需要购买时长 duration")
-    lines = await _repriced(session, order.lines)
+    lines = await repriced(session, order.lines)
     amount = cost(lines, terms.seconds)
     note = f"续费 {terms.duration} {terms.duration_unit}"
     await ledger.charge(session, order.orgid, amount, _ref(order, instance_id, note, buyer.username, new_id()))
@@ -131,11 +106,14 @@ async def renew(session: AsyncSession, buyer: Principal, instance_id: str, terms
 
 
 async def close(session: AsyncSession, instance_id: str, actor: str, *, refund_all: bool = False) -> None:
-    """The instance is gone: a prepaid order refunds its whole unused hours (all of it when the instance never
-    came to be), in the caller's transaction (that of the stock's release and the row's removal)."""
+    """The instance is gone: a prepaid order refunds its whole unused hours, a metered one is charged every minute
+    it began (all of either refunded when the instance never came to be), in the caller's transaction (that of the
+    stock's release and the row's removal)."""
     order = await open_order(session, instance_id)
     if order is None:
         return
+    if order.mode == METERED and not refund_all:
+        await metering.settle_final(session, order, actor)
     now = dt.datetime.now(dt.UTC)
     fen = order.charged_fen if refund_all else unused_fen(order, now)
     if fen > 0:
@@ -157,15 +135,6 @@ def unused_fen(order: Order, now: dt.datetime) -> int:
 async def open_order(session: AsyncSession, instance_id: str) -> Order | None:
     query = select(Order).where(Order.instance_id == instance_id, Order.closed_at.is_(None))
     return await session.scalar(query.with_for_update())
-
-
-async def _repriced(session: AsyncSession, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    ids = {str(line["component_id"]) for line in lines}
-    components = {c.id: c for c in (await session.scalars(select(Component).where(Component.id.in_(ids)))).all()}
-    missing = ids - set(components)
-    if missing:
-        raise NotFound(f"实例所用的算力部件已下架: {', '.join(sorted(missing))}")
-    return [{**line, "unit_price": str(components[str(line["component_id"])].unit_price.normalize())} for line in lines]
 
 
 def _ref(order: Order, instance_id: str, note: str, actor: str, what: str) -> ledger.Ref:

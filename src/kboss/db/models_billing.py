@@ -58,3 +58,7 @@ class Order(Base):
     ends_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=now)
+    # Metered: charged up to here (a whole number of minutes after `starts_at`); moved by compare-and-set only.
+    metered_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # What the balance could not cover (an account in arrears): owed, never charged below zero.
+    unpaid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
