@@ -1,6 +1,6 @@
 """Tables of money: `billing_accounts` (one per customer org: the row every charge locks, no balance in it),
 `ledger_entries` (every credit, charge and refund, in 分, signed; the balance is their sum, never stored) and
-`orders` (what a customer's instance is bought on, with the price lines it was sold at).
+`orders` (what a customer's instance is bought on, with the price lines it was sold at) and `customer_quotas`.
 
 Amounts are whole 分 (0.01 元) in a BIGINT: exact on both databases (SQLite has no decimal type; a NUMERIC there is
 a float). Services speak `Decimal` 元 and convert at this boundary only (`kboss.billing.money`).
@@ -62,3 +62,16 @@ class Order(Base):
     metered_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # What the balance could not cover (an account in arrears): owed, never charged below zero.
     unpaid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Since when the instance is suspended for expiry or arrears (None: running); the grace period counts from it.
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CustomerQuota(Base):
+    """A provider's limit on what one customer may hold, per resource: `cpu` (cores), `memory` (GiB), `instances`
+    (count) and `gpu:<model>` (cards of that model). No row: no limit."""
+
+    __tablename__ = "customer_quotas"
+    orgid: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(160), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
