@@ -43,7 +43,7 @@ async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     forget()
 
 
-async def _simulated_cluster(api: Api, admin: User) -> tuple[str, str]:
+async def _simulated_cluster(api: Api, admin: User, components: list[dict[str, Any]] = COMPONENTS) -> tuple[str, str]:
     state = api.app.state.kboss
     async with state.sessions() as session:
         made = await add_demo_center(session, state.box, "acme")
@@ -54,7 +54,7 @@ async def _simulated_cluster(api: Api, admin: User) -> tuple[str, str]:
         built = await admin.ok(NEW_CLUSTER, **create_params(made.center_id, master))
         cid = str(built["clusterid"])
         await admin.ok(NEW_WORKER, cpcid=made.center_id, clusterid=cid, worker_nodeid=worker)
-    await add_components(admin, made.center_id, cid, COMPONENTS)
+    await add_components(admin, made.center_id, cid, components)
     return made.center_id, cid
 
 
