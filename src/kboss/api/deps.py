@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kboss.api import customer_gate
 from kboss.api.state import AppState
 from kboss.audit import trail
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
@@ -98,6 +99,7 @@ async def open_context(request: Request, params: dict[str, Any]) -> AsyncIterato
     serving = _REQUEST_STATE.set(state)
     try:
         principal = await authenticate(request, state, None, params)
+        customer_gate.check(request, principal)
         ctx = Ctx(principal=principal, box=state.box, offers=state.offers, sessions=state.sessions)
         yield ctx
     finally:
