@@ -1,4 +1,5 @@
-"""`kboss demo --org ORG` and `kboss serve --demo`: a simulated center to try kboss without machines.
+"""`kboss demo --org ORG` and `kboss serve --demo`: a simulated center to try kboss without machines; with
+`serve --demo`, also a customer with a balance to whom the center is published, so both sides can be tried.
 
 The center is marked `simulated` in its record and named so: its operations run on the simulated backend
 (realistic delays, nothing touched), and it is never chosen for, nor confused with, a real center.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -16,10 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kboss.accounts import auth
+from kboss.billing import ledger
 from kboss.catalog.centers import SIMULATED_URL, add_center
 from kboss.catalog.devices import add_device
 from kboss.common.context import ROLE_ADMIN, Ctx, Principal
 from kboss.crypto import SecretBox
+from kboss.customers import service as customers
 from kboss.db.engine import make_engine, make_sessionmaker, upgrade_sync
 from kboss.db.models import Center, Device, User
 from kboss.errors import KbossError
@@ -28,6 +32,9 @@ from kboss.settings import Settings, get_settings
 DEMO_CENTER = "模拟算力中心 (simulated)"
 DEMO_ORG = "demo"
 DEMO_USER = "demo-admin"
+DEMO_CUSTOMER = "演示客户"
+DEMO_BUYER = "demo-buyer"
+DEMO_BALANCE = Decimal("1000.00")
 # Named so that their order by name is their order here (listings and tests pick machines by position).
 MACHINES: tuple[dict[str, Any], ...] = (
     {"name": "sim-01-gpu", "ip": "10.250.0.11", "devicetype": 1, "cpu_stock": 64, "memory_stock": 512,
@@ -79,15 +86,33 @@ def _account() -> dict[str, Any]:
     return {"adminuser": "root", "adminpwd": secrets.token_urlsafe(18), "sshport": 22}
 
 
-async def _with_database(settings: Settings, org_name: str, user: bool) -> tuple[DemoCenter, str | None]:
+async def _with_database(settings: Settings, org_name: str, user: bool) -> tuple[DemoCenter, str | None, str | None]:
     engine = make_engine(settings.resolved_database_url())
     box = SecretBox(settings.key_ring())
     try:
         async with make_sessionmaker(engine)() as session:
             password = await _demo_user(session, org_name) if user else None
-            return await add_demo_center(session, box, org_name), password
+            demo = await add_demo_center(session, box, org_name)
+            buyer = await _demo_customer(session, demo.center_id) if user else None
+            return demo, password, buyer
     finally:
         await engine.dispose()
+
+
+async def _demo_customer(session: AsyncSession, center_id: str) -> str | None:
+    """A customer of the demo provider with a balance, the simulated center published to all customers; its
+    admin's password (returned once), or None when the customer already exists."""
+    center = await session.get_one(Center, center_id)
+    if not center.published_all:
+        center.published_all = True
+        await session.commit()
+    if await session.scalar(select(User.id).where(User.username == DEMO_BUYER)):
+        return None
+    password = secrets.token_urlsafe(12)
+    org, _ = await customers.add_customer(session, center.orgid, DEMO_CUSTOMER, DEMO_BUYER, password)
+    await ledger.credit(session, org.id, DEMO_BALANCE, ledger.Ref(note="演示充值", actor="kboss-demo"))
+    await session.commit()
+    return password
 
 
 async def _demo_user(session: AsyncSession, org_name: str) -> str | None:
@@ -107,12 +132,17 @@ def _summary(org_name: str, demo: DemoCenter) -> str:
 def prepare_demo(settings: Settings, url: str = "http://127.0.0.1:8000") -> str:
     """For `kboss serve --demo`: the demo organisation, its admin and its simulated center; the login text."""
     upgrade_sync(settings.resolved_database_url())
-    demo, password = asyncio.run(_with_database(settings, DEMO_ORG, user=True))
+    demo, password, buyer = asyncio.run(_with_database(settings, DEMO_ORG, user=True))
+    lines = [_summary(DEMO_ORG, demo), _login_line("服务商", DEMO_USER, password, url)]
+    lines.append(_login_line(f"客户 {DEMO_CUSTOMER} (余额 {DEMO_BALANCE} 元)", DEMO_BUYER, buyer, url))
+    lines.append("模拟中心已发布给全部客户;其操作以真实时长播放 (建集群约 4.5 分钟),不连接任何机器。")
+    return "\n".join(lines)
+
+
+def _login_line(who: str, username: str, password: str | None, url: str) -> str:
     if password is None:
-        login = f"用户 {DEMO_USER} 已存在 (密码在首次创建时打印过;可用 `kboss user create` 另建管理员)"
-    else:
-        login = f"登录: {url}/  用户名 {DEMO_USER}  密码 {password}  (只显示这一次)"
-    return f"{_summary(DEMO_ORG, demo)}\n{login}\n模拟中心的操作以真实时长播放 (建集群约 4.5 分钟),不连接任何机器。"
+        return f"{who}: 用户 {username} 已存在 (密码在首次创建时打印过)"
+    return f"{who}登录: {url}/  用户名 {username}  密码 {password}  (只显示这一次)"
 
 
 def demo(org: str = typer.Option(..., help="organisation name; created when missing")) -> None:
@@ -120,7 +150,7 @@ def demo(org: str = typer.Option(..., help="organisation name; created when miss
     settings = get_settings()
     upgrade_sync(settings.resolved_database_url())
     try:
-        created, _ = asyncio.run(_with_database(settings, org, user=False))
+        created, _, _ = asyncio.run(_with_database(settings, org, user=False))
     except KbossError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
