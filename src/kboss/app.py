@@ -30,6 +30,7 @@ from kboss.api.v1 import cluster_ops as v1_cluster_ops
 from kboss.api.v1 import customers as v1_customers
 from kboss.api.v1 import instances as v1_instances
 from kboss.api.v1 import operations as v1_operations
+from kboss.api.v1 import statements as v1_statements
 from kboss.api.v1 import users as v1_users
 from kboss.audit import retention
 from kboss.billing import metering
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_customers.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_instances.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_operations.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
+    app.include_router(v1_statements.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_users.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(v1_audit.router, responses=errors.ERROR_RESPONSES, dependencies=V1_DEPENDENCIES)
     app.include_router(site_api.router)
