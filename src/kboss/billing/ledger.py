@@ -76,16 +76,17 @@ async def charge(session: AsyncSession, orgid: str, amount: Decimal, ref: Ref) -
     available = await balance(session, orgid)
     if available < amount:
         raise InsufficientBalance(f"账户余额不足: 需要 {text(amount)} 元,余额 {text(available)} 元")
-    return _entry(session, orgid, CHARGE, -to_fen(amount), ref)
+    return add_entry(session, orgid, CHARGE, -to_fen(amount), ref)
 
 
 async def credit(session: AsyncSession, orgid: str, amount: Decimal, ref: Ref, kind: str = CREDIT) -> LedgerEntry:
     """A credit (top-up) or refund of `amount` 元 (> 0); not committed."""
     await lock_account(session, orgid)
-    return _entry(session, orgid, kind, to_fen(amount), ref)
+    return add_entry(session, orgid, kind, to_fen(amount), ref)
 
 
-def _entry(session: AsyncSession, orgid: str, kind: str, fen: int, ref: Ref) -> LedgerEntry:
+def add_entry(session: AsyncSession, orgid: str, kind: str, fen: int, ref: Ref) -> LedgerEntry:
+    """An entry of `fen` (signed) as it is: the caller has locked the account and checked the balance."""
     entry = LedgerEntry(
         orgid=orgid, kind=kind, amount_fen=fen, note=ref.note, instance_id=ref.instance_id, order_id=ref.order_id,
         idempotency_key=ref.key, actor=ref.actor,

@@ -19,14 +19,13 @@ import asyncio
 import datetime as dt
 import logging
 import math
-from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.billing import ledger
 from kboss.billing.lines import cost
-from kboss.billing.money import from_fen, to_fen
+from kboss.billing.money import to_fen
 from kboss.db.cas import compare_and_set
 from kboss.db.models_billing import Order
 
@@ -42,55 +41,72 @@ def minutes_due(order: Order, now: dt.datetime, *, started: bool = False) -> int
     return max(0, math.ceil(seconds / MINUTE) if started else math.floor(seconds / MINUTE))
 
 
-async def charge_to(session: AsyncSession, order: Order, minutes: int, actor: str = "metering") -> bool:
+class Purse:
+    """What each account of a transaction can still pay: locked once per account, then spent in memory (the lock
+    holds until the commit, so no other charge of the account can interleave)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.left: dict[str, int] = {}
+
+    async def available(self, orgid: str) -> int:
+        if orgid not in self.left:
+            await ledger.lock_account(self.session, orgid)
+            self.left[orgid] = to_fen(await ledger.balance(self.session, orgid))
+        return self.left[orgid]
+
+    def spend(self, orgid: str, fen: int) -> None:
+        self.left[orgid] -= fen
+
+
+async def charge_to(
+    session: AsyncSession, order: Order, minutes: int, actor: str = "metering", purse: Purse | None = None
+) -> bool:
     """Move the order to `minutes` and charge what they add (the caller commits); False when another process got
     there first (nothing changed) or there is nothing new."""
     until = order.starts_at + dt.timedelta(minutes=minutes)
     if order.metered_until is None or until <= order.metered_until:
         return False
-    moved = update(Order).where(Order.id == order.id, Order.metered_until == order.metered_until)
-    if not await compare_and_set(session, moved.values(metered_until=until)):
-        return False
+    purse = purse or Purse(session)
     owed = to_fen(cost(order.lines, minutes * MINUTE)) - order.charged_fen - order.unpaid_fen
-    paid = min(owed, to_fen(await _available(session, order.orgid))) if owed > 0 else 0
+    paid = min(owed, await purse.available(order.orgid)) if owed > 0 else 0
+    values = {"metered_until": until, "charged_fen": order.charged_fen + paid}
+    values["unpaid_fen"] = order.unpaid_fen + max(owed - paid, 0)
+    moved = update(Order).where(
+        Order.id == order.id, Order.metered_until == order.metered_until, Order.closed_at.is_(None)
+    )
+    moved = moved.values(values)
+    if not await compare_and_set(session, moved.execution_options(synchronize_session=False)):
+        return False
     if paid > 0:
-        ref = ledger.Ref(
-            f"按量计费 {minutes} 分钟", order.instance_id, order.id, f"order:{order.id}:meter:{minutes}", actor
-        )
-        await ledger.charge(session, order.orgid, from_fen(paid), ref)
-    values = {"charged_fen": order.charged_fen + paid, "unpaid_fen": order.unpaid_fen + max(owed - paid, 0)}
-    await session.execute(update(Order).where(Order.id == order.id).values(values))
+        purse.spend(order.orgid, paid)
+        key = f"order:{order.id}:meter:{minutes}"
+        ref = ledger.Ref(f"按量计费 {minutes} 分钟", order.instance_id, order.id, key, actor)
+        ledger.add_entry(session, order.orgid, ledger.CHARGE, -paid, ref)
     return True
 
 
-async def _available(session: AsyncSession, orgid: str) -> Decimal:
-    await ledger.lock_account(session, orgid)  # the balance read below cannot change before this charge commits
-    return await ledger.balance(session, orgid)
-
-
 async def meter_once(sessions: async_sessionmaker[AsyncSession], now: dt.datetime | None = None) -> int:
-    """One round over the open metered orders with a whole minute due; how many orders were charged."""
+    """One round over the open metered orders with a whole minute due, a transaction per batch; how many orders
+    were charged."""
     now = now or dt.datetime.now(dt.UTC)
     due = now - dt.timedelta(minutes=1)
-    async with sessions() as session:
-        query = select(Order.id).where(Order.mode == MODE, Order.closed_at.is_(None), Order.metered_until <= due)
-        ids = list((await session.scalars(query.order_by(Order.metered_until).limit(BATCH))).all())
-    charged = 0
-    for order_id in ids:
-        charged += await _meter_order(sessions, order_id, now)
-    return charged
-
-
-async def _meter_order(sessions: async_sessionmaker[AsyncSession], order_id: str, now: dt.datetime) -> int:
-    async with sessions() as session:
-        order = await session.get(Order, order_id)
-        if order is None or order.closed_at is not None:
-            return 0
-        if not await charge_to(session, order, minutes_due(order, now)):
-            await session.rollback()
-            return 0
-        await session.commit()
-        return 1
+    query = select(Order).where(Order.mode == MODE, Order.closed_at.is_(None), Order.metered_until <= due)
+    charged, after = 0, ""
+    while True:
+        async with sessions() as session:
+            # The batch's orders are locked first, by id, and only then their accounts: every path that changes an
+            # order and its account (deletion, renewal, this) takes the order before the account, so no two
+            # transactions wait on each other in a cycle.
+            page = query.where(Order.id > after).order_by(Order.id).limit(BATCH).with_for_update()
+            batch = (await session.scalars(page)).all()
+            if not batch:
+                return charged
+            purse = Purse(session)
+            for order in batch:
+                charged += await charge_to(session, order, minutes_due(order, now), purse=purse)
+            await session.commit()
+            after = batch[-1].id
 
 
 async def settle_final(session: AsyncSession, order: Order, actor: str) -> None:
