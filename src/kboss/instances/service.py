@@ -28,7 +28,7 @@ from kboss.db.models import Cluster, User
 from kboss.db.models_instances import Instance
 from kboss.errors import Conflict, InvalidParameter, KbossError, MissingParameter
 from kboss.ids import new_id
-from kboss.instances import nodeports
+from kboss.instances import nodeports, quota_check
 from kboss.instances.records import (
     IMMUTABLE,
     SPEC_FIELDS,
@@ -143,6 +143,7 @@ async def _insert_holding_stock(ctx: Ctx, instance: Instance, needs: Sequence[st
     cluster_id, port = instance.clusterid, instance.source_outsideport
     try:
         await stock.consume(ctx.session, needs)
+        await quota_check.enforce(ctx, quota_check.Change(needs))
         await orders.place(ctx.session, ctx.principal, instance.id, needs, terms)
         ctx.session.add(instance)
         record(ctx.session, instance.id, NEW, APPLYING, "创建", _actor(ctx))
@@ -220,8 +221,16 @@ async def _find_for_update(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     return await get_instance(ctx, ids[0])
 
 
-async def _claim(ctx: Ctx, instance: Instance, to_state: str, reason: str, more: Sequence[stock.Need] = ()) -> str:
-    """Move a ready (or failed) instance to `to_state`, taking `more` stock in the same transaction."""
+async def _claim(
+    ctx: Ctx,
+    instance: Instance,
+    to_state: str,
+    reason: str,
+    more: Sequence[stock.Need] = (),
+    change: quota_check.Change | None = None,
+) -> str:
+    """Move a ready (or failed) instance to `to_state`, taking `more` stock in the same transaction (and checking
+    the customer's quotas against `change`, what the instance will hold)."""
     previous = instance.state
     # The row records the extra stock as soon as it is taken: should kboss die before the change ends, the
     # row (failed by the sweeper) still accounts for all of it and a delete gives it all back.
@@ -229,6 +238,7 @@ async def _claim(ctx: Ctx, instance: Instance, to_state: str, reason: str, more:
     try:
         await transition(ctx.session, instance, to_state, reason, _actor(ctx), also={"stock": held})
         await stock.consume(ctx.session, more)
+        await quota_check.enforce(ctx, change)
         await ctx.session.commit()
     except BaseException:
         await ctx.session.rollback()
@@ -262,7 +272,8 @@ async def update_instance(ctx: Ctx, params: Mapping[str, Any]) -> Instance:
     await nodeports.ensure_free(ctx.session, cluster.id, spec.outside_port, exclude=instance.id)
     kubeconfig = kubeconfig_of(ctx, cluster)
     async with site_for(ctx, center, cluster) as site:
-        previous = await _claim(ctx, instance, UPDATING, "更新", more)
+        change = quota_check.Change(needs, old_needs, instance.id)
+        previous = await _claim(ctx, instance, UPDATING, "更新", more, change)
         try:
             await site.apply_instance(kubeconfig, new_params)
         except KbossError as err:

@@ -10,6 +10,7 @@ from kboss.api.deps import CtxDep
 from kboss.billing import accounts
 from kboss.common.listing import MAX_PAGE, MAX_ROWS, Page
 from kboss.customers import publication, service
+from kboss.instances import quota_check
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 JsonBody = Body(default_factory=dict)
@@ -33,6 +34,19 @@ async def list_customers(ctx: CtxDep, page: int = PageQuery, rows: int = RowsQue
 async def get_customer(ctx: CtxDep, customer_id: str) -> dict[str, Any]:
     service.require_provider_admin(ctx)
     return service.customer_row(await service.get_customer(ctx, customer_id))
+
+
+@router.get("/customers/{customer_id}/quota")
+async def get_quota(ctx: CtxDep, customer_id: str) -> dict[str, Any]:
+    """`{"orgid", "limits": {"cpu": 8, "gpu:A100": 2, ...}, "used": {...}}`: a provider admin's customer's, or the
+    caller's own (a customer)."""
+    return await quota_check.quota(ctx, customer_id)
+
+
+@router.put("/customers/{customer_id}/quota")
+async def put_quota(ctx: CtxDep, customer_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    """`{"limits": {resource: whole number | null}}` replaces the customer's limits (a provider admin's)."""
+    return await quota_check.replace(ctx, customer_id, body)
 
 
 @router.get("/centers/{center_id}/publication")
