@@ -35,7 +35,6 @@ from tests.api.test_cluster_ops_kit import (
     running_worker,
     set_wait,
     stock_rows,
-    wire,
 )
 from tests.api.test_compat_catalog import CENTER, assert_fields_like_spec, device_params
 from tests.operations.kit import SCALE
@@ -47,7 +46,6 @@ OPS = "/api/v1/operations"
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
 
 

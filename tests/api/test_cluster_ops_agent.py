@@ -41,7 +41,6 @@ from tests.api.test_cluster_ops_kit import (
     create_params,
     device,
     running_worker,
-    wire,
 )
 from tests.api.test_compat_catalog import CENTER
 from tests.kubefake import KubeFake
@@ -112,7 +111,6 @@ async def site(ssh_lab: SshLab, db_url: str, data_dir: Path, tmp_path: Path) -> 
         httpx.AsyncClient(base_url=agent_url, auth=auth, timeout=60) as agent,
         running_api(db_url, data_dir, worker_enabled=False) as api,
     ):
-        wire(api.app)
         admin = await api.user("alice", "acme")
         center = {**CENTER, "pcapi_url": agent_url, "api_user": SITE_USER, "api_pwd": SITE_PASSWORD}
         cpcid = (await admin.ok(f"{CPCC}/cpclist/add_cpclist.dspy", **center))["id"]

@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kboss.api.state import AppState
-from kboss.api.v1 import cluster_ops as v1_cluster_ops
-from kboss.api.v1 import operations as v1_operations
 from kboss.cli.demo import add_demo_center
 from kboss.clusters.plan import register_cluster_kinds
 from kboss.clusters.site_access import SiteEnv
@@ -35,14 +32,6 @@ NEW_WORKER = f"{CPCC}/cpcworker/new_cpcworker.dspy"
 DELETE_WORKER = f"{CPCC}/cpcworker/delete_cpcworker.dspy"
 DELETE_CLUSTER = "/computing/cpcluster_delete.dspy"
 ADD_WIDGET = f"{CPCC}/cpcwidget/add_cpcwidget.dspy"
-
-
-def wire(app: FastAPI) -> None:
-    """Until create_app includes them: the native routers (the compat handlers register on import)."""
-    paths = {getattr(route, "path", "") for route in app.routes}
-    for router, path in ((v1_cluster_ops.router, "/api/v1/clusters"), (v1_operations.router, "/api/v1/operations")):
-        if path not in paths:
-            app.include_router(router)
 
 
 @asynccontextmanager
@@ -124,7 +113,6 @@ async def simulated_cluster(
     """Devices `master` and `worker` (indexes into the demo center's) built into a cluster priced with
     `components`; the in-memory cluster is forgotten afterwards."""
     async with running_api(db_url, data_dir, worker_enabled=False) as api:
-        wire(api.app)
         state = api.app.state.kboss
         admin = await api.user("alice", "acme")
         async with state.sessions() as session:

@@ -22,7 +22,7 @@ from kboss.sites.audited import AuditedSite
 from kboss.sites.simulated.machines import SimulatedMachines
 from kboss.sites.simulated.site import SimulatedSiteClient, forget, site_for_center
 from tests.api.test_buy import BUY, product
-from tests.api.test_cluster_ops_kit import NEW_CLUSTER, NEW_WORKER, create_params, running_worker, wire
+from tests.api.test_cluster_ops_kit import NEW_CLUSTER, NEW_WORKER, create_params, running_worker
 from tests.api.test_compat_catalog import CENTER
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, add_components, instance_params
 from tests.api.test_node_drain import ended
@@ -38,7 +38,6 @@ LABEL = f"{CPCC}/cpclabel/setup_cpclabel.dspy"
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 

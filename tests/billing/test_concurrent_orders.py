@@ -17,7 +17,6 @@ from kboss.db.models_billing import LedgerEntry, Order
 from kboss.db.models_instances import Instance
 from kboss.pricing.stock import Need
 from kboss.sites.simulated.site import forget
-from tests.api.test_cluster_ops_kit import wire
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.billing.test_orders import _balance
@@ -33,7 +32,6 @@ TEN_CORES = [{**row, "stock": STOCK} if row["type"] == "cpu" else row for row in
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 

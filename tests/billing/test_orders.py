@@ -14,7 +14,6 @@ import pytest
 
 from kboss.pricing.units import RESOURCE_UNITS
 from kboss.sites.simulated.site import forget
-from tests.api.test_cluster_ops_kit import wire
 from tests.api.test_instances import DELETE, NEW, WIDGETS, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.customers.test_buying import _publish
@@ -28,7 +27,6 @@ UPDATE_PRICE = "/dev/cpcc/cpcwidget/update_cpcwidget.dspy"
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 

@@ -19,7 +19,6 @@ from sqlalchemy import select, update
 from kboss.billing.metering import meter_once
 from kboss.db.models_billing import LedgerEntry
 from kboss.sites.simulated.site import forget
-from tests.api.test_cluster_ops_kit import wire
 from tests.api.test_instances import DELETE, NEW, instance_params
 from tests.billing.test_metering import _at, _order
 from tests.billing.test_orders import _shop
@@ -33,7 +32,6 @@ REVENUE = "/api/v1/revenue"
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 

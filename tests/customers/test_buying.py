@@ -15,7 +15,6 @@ from kboss.accounts import users
 from kboss.errors import Conflict
 from kboss.kube.labels import namespace_name
 from kboss.sites.simulated.site import forget
-from tests.api.test_cluster_ops_kit import wire
 from tests.api.test_compat_catalog import CENTER, CPCC, import_cluster
 from tests.api.test_instances import COMPONENTS, DELETE, GET, NEW, add_components, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
@@ -32,7 +31,6 @@ QUOTE = {"resources": json.dumps([{"type": "gpu", "model": "RTX5090-32G", "amoun
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from kboss.db.models_audit import AuditEvent
 from kboss.sites.simulated.site import forget
-from tests.api.test_cluster_ops_kit import wire
 from tests.api.test_instances import DELETE, NEW, instance_params
 from tests.api.test_simulated_site import LABEL, NODES, _simulated_cluster
 from tests.support.api import Api, running_api
@@ -20,7 +19,6 @@ from tests.support.api import Api, running_api
 @pytest.fixture
 async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
     async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        wire(running.app)
         yield running
     forget()
 
