@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -37,11 +38,17 @@ def _line(need: Any, component: Component) -> dict[str, Any]:
 
 def cost(lines: Sequence[Mapping[str, Any]], seconds: int) -> Decimal:
     """Σ amount × unit price × charge periods in `seconds`, rounded half-up to the 分 once, on the total."""
-    total = Fraction(0)
-    for line in lines:
-        periods = Fraction(seconds, units.PERIOD_SECONDS[str(line["charge_unit"])])
-        total += Fraction(int(line["amount"])) * Fraction(Decimal(str(line["unit_price"]))) * periods
-    return yuan(total)
+    key = tuple((int(line["amount"]), str(line["unit_price"]), str(line["charge_unit"])) for line in lines)
+    return yuan(_per_second(key) * seconds)
+
+
+@lru_cache(maxsize=4096)
+def _per_second(key: tuple[tuple[int, str, str], ...]) -> Fraction:
+    """What lines cost a second, exactly (metering prices the same few shapes of lines over and over)."""
+    return sum(
+        (Fraction(amount) * Fraction(Decimal(price)) / units.PERIOD_SECONDS[unit] for amount, price, unit in key),
+        Fraction(0),
+    )
 
 
 async def repriced(session: AsyncSession, lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
