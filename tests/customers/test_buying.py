@@ -59,6 +59,7 @@ async def test_a_customer_buys_only_from_centers_published_to_it(api: Api) -> No
     assert (await buyer.ok(CENTERS, "GET"))["total"] == 0
     assert "不存在" in await buyer.refused(WIDGETS, "GET", cpcid=ids["cpcid"])
     assert "不存在" in await buyer.refused(PRICE, "GET", **price)
+    assert "不存在" in await buyer.refused(f"{CPCC}/cpccluster/get_cpccluster.dspy", "GET", cpcid=ids["cpcid"])
 
     await _publish(api, provider, ids["cpcid"], [ids["customer"]])
     listed = (await buyer.ok(CENTERS, "GET", reveal="1"))["rows"]
@@ -85,10 +86,13 @@ async def test_a_customer_reaches_nothing_of_the_providers_machines(api: Api) ->
     refused = [
         (f"{CPCC}/cpcnode/get_cpcnode.dspy", {"cpcid": ids["cpcid"]}),
         (f"{CPCC}/cpcnode/get_cpcidle_device.dspy", {"cpcid": ids["cpcid"]}),
-        (f"{CPCC}/cpccluster/get_cpccluster.dspy", {"cpcid": ids["cpcid"]}),
         (f"{CPCC}/cpcpod/get_cpcpod.dspy", {"cpcid": ids["cpcid"], "clusterid": ids["cluster"]}),
         (f"{CPCC}/cpcworker/get_cpcworker.dspy", {"cpcid": ids["cpcid"], "clusterid": ids["cluster"]}),
     ]
+    clusters = await buyer.ok(f"{CPCC}/cpccluster/get_cpccluster.dspy", "GET", cpcid=ids["cpcid"], reveal="1")
+    assert [(c["id"], c["kubeconfig"], c["clusterjoin"], c["controllerid"]) for c in clusters["rows"]] == [
+        (ids["cluster"], "", "", None)
+    ]  # the clusters to buy on, with no secret and no machine of theirs
     for path, params in refused:
         assert "没有这个接口" in await buyer.refused(path, "GET", **params), path
     writes = [

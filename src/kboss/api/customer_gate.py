@@ -18,6 +18,7 @@ _CPCC = "/dev/cpcc"
 CUSTOMER_COMPAT = frozenset(
     {
         f"{_CPCC}/cpclist/get_cpclist.dspy",
+        f"{_CPCC}/cpccluster/get_cpccluster.dspy",  # the published centers' clusters, to choose one to buy on
         f"{_CPCC}/cpcwidget/get_cpcwidget.dspy",
         f"{_CPCC}/cpcwidget/accrual_price.dspy",
         f"{_CPCC}/cpcwidget/obtaining_gpuinfo.dspy",
@@ -38,6 +39,7 @@ CUSTOMER_NATIVE = frozenset(
         ("GET", "/api/v1/centers"),
         ("GET", "/api/v1/centers/{center_id}"),
         ("GET", "/api/v1/centers/{center_id}/components"),
+        ("GET", "/api/v1/centers/{center_id}/clusters"),
         ("POST", "/api/v1/quotes"),
         ("GET", "/api/v1/gpu-inventory"),
         ("POST", "/api/v1/clusters/{cluster_id}/capacity"),

@@ -16,6 +16,7 @@ from kboss.catalog.centers import get_center
 from kboss.catalog.cluster_states import cluster_state
 from kboss.common.context import Ctx
 from kboss.common.listing import Page, order_by, paged_rows
+from kboss.common.published import buyable_center
 from kboss.common.records import date_text, get_owned
 from kboss.common.validation import Input, OptionalDate, Text, check_date_order, parse
 from kboss.crypto import mask
@@ -65,11 +66,26 @@ def cluster_row(cluster: Cluster, ctx: Ctx, controller_ip: str | None, reveal: b
     }
 
 
+def published_cluster_row(cluster: Cluster) -> dict[str, Any]:
+    """A cluster as a customer sees it, to buy on: what it is and whether it runs, no secret, no machine."""
+    return {
+        "id": cluster.id, "name": cluster.name, "cpcid": cluster.cpcid, "clustertype": str(cluster.clustertype),
+        "controllerid": None, "enable_date": date_text(cluster.enable_date),
+        "export_date": date_text(cluster.export_date), "clusterjoin": "", "kubeconfig": "", "ready": cluster.ready,
+        "state": cluster_state(cluster), "state_reason": "", "origin": cluster.origin,
+        "clustertype_text": CLUSTERTYPE_TEXT.get(cluster.clustertype, str(cluster.clustertype)),
+        "controllerid_text": "",
+    }  # fmt: skip
+
+
 async def list_clusters(ctx: Ctx, center_id: str | None, page: Page, reveal: bool = False) -> dict[str, Any]:
-    center = await get_center(ctx, center_id)
-    ips = dict((await ctx.session.execute(select(Device.id, Device.ip).where(Device.cpcid == center.id))).all())
-    query = select(Cluster).where(Cluster.orgid == ctx.orgid, Cluster.cpcid == center.id)
+    """A center's clusters; a customer gets those of a center published to it, as `published_cluster_row`."""
+    center = await buyable_center(ctx, center_id)
+    query = select(Cluster).where(Cluster.orgid == center.orgid, Cluster.cpcid == center.id)
     query = query.order_by(*order_by(SORTABLE, page.sort, [Cluster.created_at, Cluster.id]))
+    if ctx.principal.is_customer:
+        return await paged_rows(ctx.session, query, page, published_cluster_row)
+    ips = dict((await ctx.session.execute(select(Device.id, Device.ip).where(Device.cpcid == center.id))).all())
     return await paged_rows(
         ctx.session, query, page, lambda c: cluster_row(c, ctx, ips.get(c.controllerid or ""), reveal)
     )
