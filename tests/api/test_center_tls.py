@@ -65,6 +65,8 @@ async def test_first_contact_pins_and_a_changed_certificate_is_refused(api: Api,
         shown = (await api.http.get(f"/api/v1/centers/{cpcid}", headers=admin.headers)).json()
         assert shown["agent_cert_sha256"] == first[2] and "agent_cert_pem" not in shown
         assert tls.pem_fingerprint((await stored(api, cpcid)).agent_cert_pem) == first[2]
+        trusted = (await api.http.get("/api/v1/audit?action=site.trust", headers=admin.headers)).json()["rows"]
+        assert [(e["target_id"], e["detail"]["fingerprint"]) for e in trusted] == [(cpcid, first[2])]
         assert answered_by_agent(await probe(api, admin, device_id))
         assert counting.paths == [PROBE, PROBE]
     async with agent(tmp_path / "site", second[:2], port) as (url, counting):

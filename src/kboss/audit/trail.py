@@ -35,11 +35,12 @@ OPERATION_RETRY = "operation.retry"
 OPERATION_CANCEL = "operation.cancel"
 SECRET_REVEAL = "secret.reveal"
 SITE_CALL = "site.call"
+SITE_TRUST = "site.trust"  # a site agent's certificate pinned on first contact
 USER_ADMIN = "user.admin"  # `kboss user …` on the command line
 KEYS_ROTATE = "keys.rotate"  # `kboss keys rotate|reseal|prune`: every secret re-encrypted
 ACTIONS = (
     AUTH_LOGIN, AUTH_LOGOUT, AUTH_PASSWORD, API_WRITE, OPERATION_START, OPERATION_RETRY, OPERATION_CANCEL,
-    SECRET_REVEAL, SITE_CALL, USER_ADMIN, KEYS_ROTATE,
+    SECRET_REVEAL, SITE_CALL, SITE_TRUST, USER_ADMIN, KEYS_ROTATE,
 )  # fmt: skip
 
 OK = "ok"

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kboss.audit import trail
 from kboss.db.cas import compare_and_set
 from kboss.db.models import Center
 from kboss.errors import NotFound, UpstreamError
@@ -53,7 +54,7 @@ async def _pin(session: AsyncSession, center: Center, stored: AgentTrust) -> Non
     if stored.cert_sha256 and presented != stored.cert_sha256:
         raise SiteCertificateChanged(center.pcapi_url, stored.cert_sha256, presented)
     # Only if nobody pinned it, changed the operator's fingerprint or moved the agent since we read the row.
-    await compare_and_set(
+    pinned = await compare_and_set(
         session,
         update(Center)
         .where(
@@ -65,6 +66,11 @@ async def _pin(session: AsyncSession, center: Center, stored: AgentTrust) -> Non
         .values(agent_cert_pem=pem, agent_cert_sha256=presented),
     )
     await session.commit()
+    if pinned:  # a trust decision, like accepting an SSH host key: in the audit trail with what was trusted
+        detail = {"url": center.pcapi_url[:200], "fingerprint": presented}
+        event = trail.Event(trail.SITE_TRUST, actor="system", orgid=center.orgid, target_type="center",
+                            target_id=center.id, address=trail.current_address(), detail=detail)  # fmt: skip
+        await trail.record(session, event)
 
 
 async def _presented(url: str) -> tuple[bytes, str]:
