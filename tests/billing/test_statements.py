@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from kboss.api.v1.statements import statement_csv
 from kboss.billing.metering import meter_once
 from kboss.db.models_billing import LedgerEntry
 from kboss.sites.simulated.site import forget
@@ -217,3 +218,16 @@ async def test_revenue_by_center_cluster_and_type_sums_to_the_net_charges(api: A
     assert {row["type"] for row in got["by_type"]} >= {"cpu", "memory"}
     empty = await _get(api, story["provider"], REVENUE, month="2020-01")
     assert (empty["by_center"], empty["by_type"], empty["totals"]["net"]) == ([], [], "0.00")
+
+
+def test_typed_names_cannot_become_spreadsheet_formulas() -> None:
+    totals = dict.fromkeys(("charges", "refunds", "credits", "net", "opening", "closing"), "-1.00")
+    answer = {
+        "customer": {"orgid": "o1", "name": '=HYPERLINK("http://evil")'},
+        "instances": [],
+        "credits": [{"at": "2026-12-01 00:00:00", "amount": "5.00", "note": "@SUM(A1)"}],
+        "totals": totals,
+    }
+    rows = list(csv.DictReader(io.StringIO(statement_csv(answer))))
+    assert rows[0]["customer"] == '\'=HYPERLINK("http://evil")' and rows[0]["note"] == "'@SUM(A1)"
+    assert rows[-1]["amount"] == "-1.00"  # amounts stay numbers

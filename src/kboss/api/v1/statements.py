@@ -57,6 +57,19 @@ async def get_revenue(
     return await statements.revenue(ctx, {"month": month})
 
 
+# Names and notes people typed: a cell starting so is a formula to a spreadsheet (CSV injection), made text here.
+TEXT_COLUMNS = ("customer", "instance", "center", "cluster", "model", "note")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(row: dict[str, Any]) -> dict[str, Any]:
+    for key in TEXT_COLUMNS:
+        value = row.get(key)
+        if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+            row[key] = "'" + value
+    return row
+
+
 def statement_csv(answer: Mapping[str, Any]) -> str:
     """One row per instance line (an instance without lines: one row), per credit and per total; a provider's
     every customer one after the other, then the grand totals."""
@@ -64,7 +77,7 @@ def statement_csv(answer: Mapping[str, Any]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for one in answer.get("customers", [answer]):
-        writer.writerows(_customer_rows(one))
+        writer.writerows(_as_text(row) for row in _customer_rows(one))
     if "customers" in answer:
         writer.writerows(_total_rows("grand_total", {}, answer["totals"]))
     return out.getvalue()
