@@ -5,35 +5,24 @@ ledger's sum equal to its credits less what the accepted orders cost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from kboss.billing.lines import cost, price_lines
 from kboss.db.models_billing import LedgerEntry, Order
 from kboss.db.models_instances import Instance
 from kboss.pricing.stock import Need
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import COMPONENTS, DELETE, NEW, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.billing.test_orders import _balance
 from tests.customers.test_buying import _publish
 from tests.customers.test_customers import _customer, _login
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 CUSTOMERS, ORDERS_EACH, STOCK = 10, 10, 10
 # Ten cores in all, one an order: the stock, not the money, limits the other nine customers.
 TEN_CORES = [{**row, "stock": STOCK} if row["type"] == "cpu" else row for row in COMPONENTS]
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
 
 
 async def _price_of_one(api: Api, provider: User, cid: str) -> Decimal:

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from kboss.billing.metering import meter_once
 from kboss.db.engine import make_engine, make_sessionmaker
 from kboss.db.models_billing import LedgerEntry, Order
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import DELETE, NEW, instance_params
 from tests.billing.test_orders import _balance, _quote, _shop
-from tests.support.api import Api, running_api
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
+from tests.support.api import Api
 
 
 async def _order(api: Api, instance_id: str) -> Order:

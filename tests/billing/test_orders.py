@@ -5,30 +5,18 @@ metered; a provider's own instances are not charged."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kboss.pricing.units import RESOURCE_UNITS
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import DELETE, NEW, WIDGETS, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.customers.test_buying import _publish
 from tests.customers.test_customers import _customer, _login
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 PRICE = "/dev/cpcc/cpcwidget/accrual_price.dspy"
 UPDATE_PRICE = "/dev/cpcc/cpcwidget/update_cpcwidget.dspy"
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
 
 
 async def _shop(api: Api, balance: str) -> tuple[User, User, dict[str, str]]:

@@ -8,33 +8,22 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from kboss.api.v1.statements import statement_csv
 from kboss.billing.metering import meter_once
 from kboss.db.models_billing import LedgerEntry
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import DELETE, NEW, instance_params
 from tests.billing.test_metering import _at, _order
 from tests.billing.test_orders import _shop
 from tests.customers.test_customers import _customer, _login
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 STATEMENTS = "/api/v1/statements"
 REVENUE = "/api/v1/revenue"
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
 
 
 async def _entries(api: Api, orgid: str | None = None) -> list[LedgerEntry]:

@@ -5,8 +5,6 @@ boards, other customers or unpublished centers. The provider sees its customers'
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,25 +12,17 @@ import pytest
 from kboss.accounts import users
 from kboss.errors import Conflict
 from kboss.kube.labels import namespace_name
-from kboss.sites.simulated.site import forget
 from tests.api.test_compat_catalog import CENTER, CPCC, import_cluster
 from tests.api.test_instances import COMPONENTS, DELETE, GET, NEW, add_components, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.customers.test_customers import _customer, _login
-from tests.support.api import Api, User, running_api
+from tests.support.api import Api, User
 
 CENTERS = f"{CPCC}/cpclist/get_cpclist.dspy"
 WIDGETS = f"{CPCC}/cpcwidget/get_cpcwidget.dspy"
 PRICE = f"{CPCC}/cpcwidget/accrual_price.dspy"
 GPUS = f"{CPCC}/cpcwidget/obtaining_gpuinfo.dspy"
 QUOTE = {"resources": json.dumps([{"type": "gpu", "model": "RTX5090-32G", "amount": 2}]), "duration": "3"}
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
 
 
 async def _publish(api: Api, provider: User, center: str, customers: Any) -> None:

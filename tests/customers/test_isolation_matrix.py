@@ -6,30 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from kboss.api.compat.registry import HANDLERS
 from kboss.api.customer_gate import allowed_for_customers
 from kboss.db.models import Cluster, Device
 from kboss.db.models_instances import Instance
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import NEW, instance_params
 from tests.api.test_simulated_site import _simulated_cluster
 from tests.customers.test_buying import _publish
 from tests.customers.test_customers import _customer, _login
-from tests.support.api import Api, User, running_api
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
+from tests.support.api import Api, User
 
 
 async def _world(api: Api) -> tuple[User, dict[str, str], list[str]]:

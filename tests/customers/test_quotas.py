@@ -5,27 +5,17 @@ orders never pass a quota together that fits only some of them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from kboss.db.models_instances import Instance
-from kboss.sites.simulated.site import forget
 from tests.api.test_instances import DELETE, NEW, UPDATE, add_components, instance_params
 from tests.billing.test_orders import _balance, _consumed, _shop
 from tests.customers.test_customers import _customer
-from tests.support.api import Api, User, running_api
-
-
-@pytest.fixture
-async def api(db_url: str, data_dir: Path) -> AsyncIterator[Api]:
-    async with running_api(db_url, data_dir, worker_enabled=False) as running:
-        yield running
-    forget()
+from tests.support.api import Api, User
 
 
 def _path(orgid: str) -> str:
